@@ -1,0 +1,47 @@
+# Two commands do everything on a fresh clone:
+#   make course [PROFILE=smoke|cpu|gpu|auto]   execute every notebook, HTML + summary under build/
+#   make test                                  the test suite, notebooks included (smoke profile)
+# Every target first creates .venv and installs the course into it (once).
+
+PROFILE ?= cpu
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.course-installed
+PYTEST_ARGS ?=
+
+.PHONY: setup course test test-fast lab bench-unet clean help
+
+help:
+	@echo "make course [PROFILE=smoke|cpu|gpu|auto]  execute all notebooks into build/<profile>/"
+	@echo "make test                                 run the tests (notebooks included, smoke profile)"
+	@echo "make test-fast                            the tests without executing notebooks"
+	@echo "make lab                                  JupyterLab on notebooks/"
+	@echo "make bench-unet [PROFILE=cpu]             U-Net size and speed benchmark"
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet "setuptools>=64"
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+course: setup
+	$(PY) -m course_utils.notebook_runner --profile $(PROFILE)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -m "not notebooks" $(PYTEST_ARGS)
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks
+
+bench-unet: setup
+	$(PY) benchmarks/bench_unet.py --profile $(PROFILE)
+
+clean:
+	rm -rf build .pytest_cache

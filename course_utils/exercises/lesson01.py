@@ -1,0 +1,127 @@
+"""Self-checks for lesson 01 (PyTorch basics)."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .result import CheckResult, correct, not_attempted, pending, wrong
+
+
+def check_broadcast_shape(answer: Any) -> CheckResult:
+    """Exercise 1: the shape of ``a + b`` for ``a`` of shape (3, 1, 5) and ``b`` of shape (4, 1)."""
+    if not_attempted(answer):
+        return pending("`answer`")
+    if isinstance(answer, torch.Size):
+        answer = tuple(answer)
+    if not isinstance(answer, (tuple, list)) or not all(isinstance(d, int) for d in answer):
+        return wrong(f"Give the shape as a tuple of ints, like (2, 3); got {answer!r}.")
+    expected = tuple(torch.broadcast_shapes((3, 1, 5), (4, 1)))
+    if tuple(answer) == expected:
+        return correct("Correct: b is treated as (1, 4, 1); each size-1 axis stretches to match.")
+    if len(answer) != len(expected):
+        return wrong(f"The result has as many axes as the longer operand ({len(expected)}). "
+                     "Align the shapes from the right, then pad the shorter one with 1s on the left.")
+    return wrong("Align the shapes from the right: (3, 1, 5) against (_, 4, 1). On each axis the sizes must "
+                 "be equal or one of them 1; the result takes the larger.")
+
+
+def check_mse_gradient(grad_fn: Any) -> CheckResult:
+    """Exercise 2: ``grad_fn(w, b, x, y) -> (dL/dw, dL/db)`` for ``L = mean((w * x + b - y) ** 2)``."""
+    if not_attempted(grad_fn):
+        return pending("`grad_w_b`")
+    if not callable(grad_fn):
+        return wrong("Define a function grad_w_b(w, b, x, y) that returns the tuple (dL/dw, dL/db).")
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(50, generator=g), torch.randn(50, generator=g)
+    w = torch.tensor(0.7, requires_grad=True)
+    b = torch.tensor(-0.3, requires_grad=True)
+    ((w * x + b - y) ** 2).mean().backward()
+    try:
+        result = grad_fn(w.detach(), b.detach(), x, y)
+        dw, db = (torch.as_tensor(v, dtype=torch.float32) for v in result)
+    except Exception as err:  # the learner's code: report, don't crash the notebook
+        return wrong(f"Calling your function failed with {type(err).__name__}: {err}")
+    ok_w = torch.allclose(dw, w.grad, rtol=1e-4, atol=1e-5)
+    ok_b = torch.allclose(db, b.grad, rtol=1e-4, atol=1e-5)
+    if ok_w and ok_b:
+        return correct("Correct: your hand-derived gradient matches autograd.")
+    for name, mine, true in (("dL/dw", dw, w.grad), ("dL/db", db, b.grad)):
+        if torch.allclose(mine, true / 2, rtol=1e-4):
+            return wrong(f"{name} is half the true value: the derivative of a square brings down a factor 2.")
+        if torch.allclose(mine, -true, rtol=1e-4):
+            return wrong(f"{name} has the wrong sign: differentiate (w*x + b - y)^2, not (y - w*x - b).")
+        if torch.allclose(mine, true * len(x), rtol=1e-4):
+            return wrong(f"{name} is {len(x)} times too large: L is a mean, so divide the sum by N.")
+    return wrong(f"Not yet: autograd gives dL/dw={w.grad.item():.4f}, dL/db={b.grad.item():.4f}; yours give "
+                 f"{dw.item():.4f}, {db.item():.4f}. Hint: dL/dw = mean(2 * (w*x + b - y) * x).")
+
+
+def check_dataset(dataset: Any) -> CheckResult:
+    """Exercise 3: a ``Dataset`` whose items are ``(image (1, H, W) float32, mask (1, H, W) in {0, 1})``."""
+    if not_attempted(dataset):
+        return pending("`my_dataset`")
+    if isinstance(dataset, type):
+        return wrong("Pass an instance (my_dataset = MyDataset(...)), not the class itself.")
+    if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+        return wrong("A map-style Dataset needs __len__ and __getitem__.")
+    n = len(dataset)
+    if n == 0:
+        return wrong("len(dataset) is 0: the dataset holds no samples.")
+    try:
+        item = dataset[0]
+        last = dataset[n - 1]
+    except Exception as err:
+        return wrong(f"Indexing failed with {type(err).__name__}: {err}")
+    for name, it in (("dataset[0]", item), (f"dataset[{n - 1}]", last)):
+        if not isinstance(it, (tuple, list)) or len(it) != 2:
+            return wrong(f"{name} should be a pair (image, mask), got {type(it).__name__}.")
+        image, mask = it
+        if not torch.is_tensor(image) or not torch.is_tensor(mask):
+            return wrong(f"{name} should hold tensors; convert arrays with torch.from_numpy(...).")
+        if image.dtype != torch.float32:
+            return wrong(f"The image should be float32 (what conv layers expect), got {image.dtype}.")
+        if image.ndim != 3 or image.shape[0] != 1:
+            return wrong(f"The image should be (1, H, W) (channels first), got {tuple(image.shape)}.")
+        if mask.shape != image.shape:
+            return wrong(f"The mask {tuple(mask.shape)} must have the image's shape {tuple(image.shape)}.")
+        if not torch.isin(mask.float().unique(), torch.tensor([0.0, 1.0])).all():
+            return wrong("The mask should hold only 0 and 1.")
+    return correct(f"Correct: {n} samples of (image, mask) with shape {tuple(item[0].shape)}.")
+
+
+def check_conv_parameters(answer: Any) -> CheckResult:
+    """Exercise 4: the number of parameters of ``nn.Conv2d(3, 16, kernel_size=3)``."""
+    if not_attempted(answer):
+        return pending("`n_params`")
+    if not isinstance(answer, int) or isinstance(answer, bool):
+        return wrong(f"Give a whole number, got {answer!r}.")
+    conv = torch.nn.Conv2d(3, 16, kernel_size=3)
+    expected = sum(p.numel() for p in conv.parameters())
+    weights = conv.weight.numel()
+    if answer == expected:
+        return correct(f"Correct: 16 filters x (3 channels x 3 x 3) = {weights} weights, plus 16 biases.")
+    if answer == weights:
+        return wrong("You counted the weights; each output channel also has one bias.")
+    if answer == 16 * 9 + 16:
+        return wrong("Each filter spans all 3 input channels: it has 3 x 3 x 3 weights, not 3 x 3.")
+    return wrong("Count per output channel: one 3x3 kernel per input channel, plus one bias.")
+
+
+def check_training_improved(history: Any, min_gain: float = 0.05) -> CheckResult:
+    """Recap check: the validation Dice of the last epoch beats the first by ``min_gain``."""
+    if not_attempted(history):
+        return pending("`history`")
+    try:
+        dice = [r["val_dice"] for r in history]
+    except (TypeError, KeyError):
+        return wrong("Pass the list of per-epoch dicts with a 'val_dice' entry that your training loop filled.")
+    if len(dice) < 2:
+        return wrong("Train for at least two epochs to see a trend.")
+    if dice[-1] - dice[0] >= min_gain:
+        return correct(f"Validation Dice rose from {dice[0]:.3f} to {dice[-1]:.3f}.")
+    return wrong(f"Validation Dice went from {dice[0]:.3f} to {dice[-1]:.3f}; try a larger learning rate or more epochs.")
+
+
+__all__ = ["check_broadcast_shape", "check_mse_gradient", "check_dataset", "check_conv_parameters",
+           "check_training_improved"]

@@ -1,0 +1,47 @@
+"""The value every self-check returns."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of a self-check: ``ok`` and a message for the learner. Truthy when correct."""
+
+    ok: bool
+    message: str
+    attempted: bool = True
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __str__(self) -> str:
+        mark = "✅" if self.ok else ("⏳" if not self.attempted else "❌")
+        return f"{mark} {self.message}"
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        colour = "#1a7f37" if self.ok else ("#6e7781" if not self.attempted else "#cf222e")
+        mark = "✅" if self.ok else ("⏳" if not self.attempted else "❌")
+        text = self.message.replace("&", "&amp;").replace("<", "&lt;").replace("\n", "<br>")
+        return f'<div style="border-left:4px solid {colour};padding:4px 8px">{mark} {text}</div>'
+
+
+def not_attempted(answer: Any) -> bool:
+    """True for the placeholders ``...`` and ``None`` that exercise cells start with."""
+    return answer is Ellipsis or answer is None
+
+
+def correct(message: str = "Correct!") -> CheckResult:
+    return CheckResult(True, message)
+
+
+def wrong(message: str) -> CheckResult:
+    return CheckResult(False, message)
+
+
+def pending(what: str = "this exercise") -> CheckResult:
+    return CheckResult(False, f"Not attempted yet: replace the `...` in {what} with your answer and re-run the cell.",
+                       attempted=False)

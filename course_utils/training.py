@@ -1,0 +1,198 @@
+"""The training loop of lesson 01, packaged for the later lessons.
+
+:func:`fit` is exactly the loop written out by hand in lesson 01 (forward, loss,
+``zero_grad``, ``backward``, ``step``; then a validation pass under ``no_grad``),
+plus what a real run needs: progress bars, per-epoch history, a time budget,
+optional mixed precision on CUDA, gradient clipping, and a checkpoint of the best
+epoch.
+"""
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import torch
+from torch import nn
+
+from .device import pick_device
+from .progress import progress
+
+MetricFn = Callable[[torch.Tensor, torch.Tensor], float]
+
+
+@dataclass
+class History:
+    """One dict per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``val_<metric>``, ``lr``, ``seconds``."""
+
+    records: list[dict[str, float]] = field(default_factory=list)
+
+    def append(self, record: Mapping[str, float]) -> None:
+        self.records.append(dict(record))
+
+    def __getitem__(self, key: str) -> list[float]:
+        if not self.records or key not in self.records[-1]:
+            known = sorted(self.records[-1]) if self.records else []
+            raise KeyError(f"no {key!r} in history; recorded: {known}")
+        return [r.get(key, math.nan) for r in self.records]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def keys(self) -> list[str]:
+        return list(self.records[-1]) if self.records else []
+
+    def last(self, key: str) -> float:
+        return self[key][-1]
+
+    def best(self, key: str, mode: str = "max") -> tuple[int, float]:
+        """``(epoch, value)`` of the best epoch for ``key`` (``mode`` ``"max"`` or ``"min"``)."""
+        values = self[key]
+        pick = max if mode == "max" else min
+        value = pick(v for v in values if not math.isnan(v))
+        return self.records[values.index(value)]["epoch"], value
+
+    def to_list(self) -> list[dict[str, float]]:
+        return [dict(r) for r in self.records]
+
+    @classmethod
+    def from_list(cls, records: Iterable[Mapping[str, float]]) -> "History":
+        return cls([dict(r) for r in records])
+
+
+def _unpack(batch: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(batch, Mapping):
+        x, y = batch["image"], batch["target"]
+    elif isinstance(batch, (tuple, list)) and len(batch) >= 2:
+        x, y = batch[0], batch[1]
+    else:
+        raise TypeError("each batch must be (inputs, targets, ...) or a dict with 'image' and 'target'")
+    return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+def _autocast(device: torch.device, amp: bool):
+    if amp and device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.float16)
+    return nullcontext()
+
+
+def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optimizer: torch.optim.Optimizer,
+                    device: torch.device, *, scheduler: Any = None, scaler: Any = None, amp: bool = False,
+                    grad_clip: float | None = None, deadline: float | None = None,
+                    show_progress: bool = True, desc: str = "train") -> float:
+    """One pass over ``loader``; returns the mean loss per sample.
+
+    ``scheduler`` (if given) steps after every batch (e.g. OneCycleLR). Stops early,
+    after a whole batch, once ``time.perf_counter()`` passes ``deadline``.
+    """
+    model.train()
+    total, count = 0.0, 0
+    for batch in progress(loader, enabled=show_progress, desc=desc, leave=False):
+        x, y = _unpack(batch, device)
+        with _autocast(device, amp):
+            loss = loss_fn(model(x), y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()}; lower the learning rate or check the inputs")
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            if grad_clip:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            if grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        total += loss.item() * x.shape[0]
+        count += x.shape[0]
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+    return total / max(count, 1)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable | None, device: torch.device, *,
+             metrics: Mapping[str, MetricFn] | None = None, amp: bool = False) -> dict[str, float]:
+    """Mean loss and metrics over ``loader`` (sample-weighted means of per-batch values)."""
+    model.eval()
+    sums: dict[str, float] = {}
+    count = 0
+    for batch in loader:
+        x, y = _unpack(batch, device)
+        with _autocast(device, amp):
+            logits = model(x)
+        n = x.shape[0]
+        values = {name: fn(logits.float(), y) for name, fn in (metrics or {}).items()}
+        if loss_fn is not None:
+            values["loss"] = loss_fn(logits.float(), y).item()
+        for name, value in values.items():
+            sums[name] = sums.get(name, 0.0) + float(value) * n
+        count += n
+    if count == 0:
+        raise ValueError("the validation loader yielded no batches")
+    return {name: s / count for name, s in sums.items()}
+
+
+def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: torch.optim.Optimizer, *,
+        epochs: int, val_loader: Iterable | None = None, metrics: Mapping[str, MetricFn] | None = None,
+        device: torch.device | str | None = None, scheduler: Any = None, amp: bool = False,
+        grad_clip: float | None = None, max_seconds: float | None = None,
+        checkpoint_path: str | Path | None = None, monitor: str = "val_loss", mode: str = "min",
+        show_progress: bool = True, verbose: bool = True) -> History:
+    """Train ``model`` for ``epochs`` epochs (or until ``max_seconds``) and return its :class:`History`.
+
+    ``metrics`` map a name to ``fn(logits, target) -> float``; they are computed on
+    ``val_loader`` and recorded as ``val_<name>``. ``scheduler`` steps once per batch.
+    With ``checkpoint_path`` the epoch with the best ``monitor`` value is saved
+    there (the file is replaced during the run; it is this run's own file).
+    ``amp`` turns on float16 autocast with gradient scaling on CUDA only.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    device = pick_device(device if isinstance(device, str) or device is None else str(device))
+    model.to(device)
+    scaler = torch.amp.GradScaler("cuda") if (amp and device.type == "cuda") else None
+    history = History()
+    start = time.perf_counter()
+    deadline = start + max_seconds if max_seconds else None
+    best = math.inf if mode == "min" else -math.inf
+    bar = progress(range(1, epochs + 1), enabled=show_progress, desc="epochs")
+    for epoch in bar:
+        t0 = time.perf_counter()
+        train_loss = train_one_epoch(model, train_loader, loss_fn, optimizer, device, scheduler=scheduler,
+                                     scaler=scaler, amp=amp, grad_clip=grad_clip, deadline=deadline,
+                                     show_progress=show_progress, desc=f"epoch {epoch}")
+        record: dict[str, float] = {"epoch": epoch, "train_loss": train_loss,
+                                    "lr": optimizer.param_groups[0]["lr"]}
+        if val_loader is not None:
+            for name, value in evaluate(model, val_loader, loss_fn, device, metrics=metrics, amp=amp).items():
+                record[f"val_{name}"] = value
+        record["seconds"] = time.perf_counter() - t0
+        history.append(record)
+        if show_progress and hasattr(bar, "set_postfix"):
+            bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k.startswith(("train_", "val_"))})
+        if checkpoint_path is not None and monitor in record:
+            value = record[monitor]
+            if (value < best) if mode == "min" else (value > best):
+                best = value
+                from .checkpoint import save_checkpoint
+
+                save_checkpoint(checkpoint_path, model, optimizer=optimizer, history=history,
+                                meta={"epoch": epoch, monitor: value}, on_exists="overwrite")
+        if deadline is not None and time.perf_counter() > deadline:
+            if verbose:
+                print(f"time budget of {max_seconds:.0f} s reached after epoch {epoch}")
+            break
+    if verbose and history.records:
+        last = history.records[-1]
+        summary = ", ".join(f"{k}={v:.4f}" for k, v in last.items() if k.startswith(("train_", "val_")))
+        print(f"trained {len(history)} epoch(s) in {time.perf_counter() - start:.1f} s: {summary}")
+    return history

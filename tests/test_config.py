@@ -1,0 +1,68 @@
+import pytest
+
+from course_utils.config import LESSON_SETTINGS, PROFILES, get_config, resolve_profile
+from course_utils.errors import ConfigError, ConfigTypeError
+
+
+def test_every_lesson_has_every_profile_with_the_same_knobs():
+    for lesson, profiles in LESSON_SETTINGS.items():
+        assert set(profiles) == set(PROFILES), lesson
+        knobs = [set(v) for v in profiles.values()]
+        assert all(k == knobs[0] for k in knobs), f"{lesson}: profiles differ in knobs"
+        for values in profiles.values():
+            for name, value in values.items():
+                assert type(value) is type(profiles["cpu"][name]), (lesson, name)
+
+
+def test_smoke_is_smaller_than_cpu_which_is_not_larger_than_gpu():
+    for lesson, profiles in LESSON_SETTINGS.items():
+        for knob in ("n_train", "epochs"):
+            if knob in profiles["cpu"]:
+                assert profiles["smoke"][knob] < profiles["cpu"][knob] <= profiles["gpu"][knob], (lesson, knob)
+
+
+def test_profile_values_and_override():
+    cfg = get_config("01_pytorch_basics", "smoke")
+    assert cfg.profile == "smoke" and cfg.epochs == LESSON_SETTINGS["01_pytorch_basics"]["smoke"]["epochs"]
+    cfg = get_config("01_pytorch_basics", "cpu", epochs=3, lr=None)
+    assert cfg.epochs == 3
+    assert cfg.lr == LESSON_SETTINGS["01_pytorch_basics"]["cpu"]["lr"]  # None keeps the default
+    assert cfg["batch_size"] == cfg.batch_size
+
+
+def test_int_accepted_for_float_knob_but_not_the_reverse():
+    assert get_config("01_pytorch_basics", "cpu", lr=1).lr == 1.0
+    with pytest.raises(ConfigTypeError, match="'epochs' must be of type int"):
+        get_config("01_pytorch_basics", "cpu", epochs=2.5)
+    with pytest.raises(ConfigTypeError):
+        get_config("01_pytorch_basics", "cpu", epochs="10")
+    with pytest.raises(ConfigTypeError):
+        get_config("01_pytorch_basics", "cpu", epochs=True)
+
+
+def test_unknown_profile_knob_and_lesson_are_explained():
+    with pytest.raises(ConfigError, match="Unknown profile 'fast'.*smoke, cpu, gpu, auto"):
+        get_config("01_pytorch_basics", "fast")
+    with pytest.raises(ConfigError, match="Did you mean 'epochs'"):
+        get_config("01_pytorch_basics", "cpu", epoch=3)
+    with pytest.raises(ConfigError, match="Unknown lesson"):
+        get_config("99_nothing", "cpu")
+    with pytest.raises(ConfigError, match="must not be negative"):
+        get_config("01_pytorch_basics", "cpu", epochs=-1)
+
+
+def test_auto_profile_resolves_to_cpu_without_cuda(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_profile("auto") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_profile("AUTO") == "gpu"
+
+
+def test_config_is_read_only():
+    cfg = get_config("01_pytorch_basics", "smoke")
+    with pytest.raises(AttributeError, match="read-only"):
+        cfg.epochs = 100
+    with pytest.raises(AttributeError, match="Unknown knob"):
+        cfg.epochz

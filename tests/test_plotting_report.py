@@ -1,0 +1,60 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from course_utils.plotting import FN_COLOR, FP_COLOR, TP_COLOR, error_map, plot_history, show_segmentation, to_numpy_image
+from course_utils.report import MIME, collect_records, record
+
+
+def test_error_map_colours_each_outcome():
+    truth = np.array([[1, 1], [0, 0]])
+    pred = np.array([[1, 0], [1, 0]])
+    rgb = error_map(truth, pred)
+    assert tuple(rgb[0, 0]) == pytest.approx(TP_COLOR)
+    assert tuple(rgb[0, 1]) == pytest.approx(FN_COLOR)
+    assert tuple(rgb[1, 0]) == pytest.approx(FP_COLOR)
+    assert tuple(rgb[1, 1]) == (0, 0, 0)
+    with pytest.raises(ValueError, match="differ in shape"):
+        error_map(truth, np.zeros((3, 3)))
+
+
+def test_to_numpy_image_handles_layouts():
+    assert to_numpy_image(torch.zeros(1, 5, 6)).shape == (5, 6)
+    assert to_numpy_image(torch.zeros(3, 5, 6)).shape == (5, 6, 3)
+    assert to_numpy_image(np.zeros((5, 6, 3))).shape == (5, 6, 3)
+    with pytest.raises(ValueError, match="expected a 2D image"):
+        to_numpy_image(np.zeros((2, 3, 4, 5)))
+
+
+def test_show_segmentation_grid_has_a_column_per_available_panel():
+    x = torch.rand(3, 1, 8, 8)
+    y = (x > 0.5).float()
+    fig = show_segmentation(x, y, x, n=2)
+    assert len(fig.axes) == 2 * 4
+    fig = show_segmentation(x, n=5)
+    assert len(fig.axes) == 3  # n capped at the number of images, one column
+
+
+def test_plot_history_draws_losses_and_metrics():
+    hist = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e, "val_dice": 0.1 * e} for e in (1, 2, 3)]
+    fig = plot_history(hist)
+    loss_ax, metric_ax = fig.axes
+    assert len(loss_ax.lines) == 2 and len(metric_ax.lines) == 1
+    assert list(metric_ax.lines[0].get_ydata()) == pytest.approx([0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="empty"):
+        plot_history([])
+
+
+def test_record_round_trips_through_notebook_outputs(capsys):
+    assert record("dice", np.float32(0.5)) == 0.5  # outside IPython it prints
+    assert "[recorded] dice = 0.5" in capsys.readouterr().out
+    nb = {"cells": [{"cell_type": "code", "outputs": [
+        {"output_type": "display_data", "data": {MIME: {"name": "dice", "value": 0.5, "unit": ""}}},
+        {"output_type": "display_data", "data": {MIME: json.dumps({"name": "dice", "value": 0.7, "unit": ""})}},
+        {"output_type": "stream", "text": "x"}]}]}
+    assert collect_records(nb) == {"dice": 0.7}
+    assert record("nan", float("nan")) is None
+    with pytest.raises(TypeError):
+        record("bad", [1, 2])

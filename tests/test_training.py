@@ -1,0 +1,90 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from course_utils.checkpoint import load_checkpoint
+from course_utils.metrics import dice_score
+from course_utils.seeding import seed_everything
+from course_utils.training import History, evaluate, fit
+
+
+def _task(n=64, size=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 1, size, size, generator=g)
+    y = (x > 0.6).float()  # learnable by a 1x1 conv: threshold the intensity
+    return TensorDataset(x, y)
+
+
+def _model():
+    return nn.Sequential(nn.Conv2d(1, 4, 1), nn.ReLU(), nn.Conv2d(4, 1, 1))
+
+
+def _run(epochs=8, seed=0, **kw):
+    g = seed_everything(seed)
+    model = _model()
+    train = DataLoader(_task(), batch_size=16, shuffle=True, generator=g)
+    val = DataLoader(_task(32, seed=1), batch_size=16)
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    hist = fit(model, train, nn.BCEWithLogitsLoss(), opt, epochs=epochs, val_loader=val,
+               metrics={"dice": dice_score}, device="cpu", show_progress=False, verbose=False, **kw)
+    return model, hist
+
+
+def test_fit_learns_and_records_history():
+    _, hist = _run()
+    assert len(hist) == 8
+    assert set(hist.keys()) >= {"epoch", "train_loss", "val_loss", "val_dice", "lr", "seconds"}
+    assert hist["train_loss"][-1] < 0.5 * hist["train_loss"][0]
+    assert hist.last("val_dice") > 0.9
+    epoch, value = hist.best("val_loss", mode="min")
+    assert value == min(hist["val_loss"]) and hist["val_loss"][epoch - 1] == value
+
+
+def test_fit_is_deterministic_under_a_seed():
+    m1, h1 = _run(epochs=3, seed=5)
+    m2, h2 = _run(epochs=3, seed=5)
+    assert h1["train_loss"] == h2["train_loss"]
+    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+        assert torch.equal(p1, p2)
+
+
+def test_time_budget_stops_early():
+    _, hist = _run(epochs=50, max_seconds=1e-9)
+    assert len(hist) == 1
+
+
+def test_best_checkpoint_is_written_and_loads(tmp_path):
+    path = tmp_path / "best.pt"
+    model, hist = _run(epochs=4, checkpoint_path=path, monitor="val_dice", mode="max")
+    ckpt = load_checkpoint(path, _model())
+    best_epoch, best_value = hist.best("val_dice", "max")
+    assert ckpt["meta"]["epoch"] == best_epoch and math.isclose(ckpt["meta"]["val_dice"], best_value)
+
+
+def test_evaluate_weights_batches_by_size():
+    x = torch.zeros(5, 1, 2, 2)
+    y = torch.cat([torch.ones(4, 1, 2, 2), torch.zeros(1, 1, 2, 2)])
+    loader = DataLoader(TensorDataset(x, y), batch_size=4)  # batches of 4 and 1
+    model = nn.Identity()
+    out = evaluate(model, loader, None, torch.device("cpu"), metrics={"mean_target": lambda lo, t: t.mean().item()})
+    assert out["mean_target"] == pytest.approx(0.8)  # sample-weighted, not (1 + 0) / 2
+
+
+def test_non_finite_loss_is_reported():
+    model = _model()
+    loader = DataLoader(_task(8), batch_size=8)
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        fit(model, loader, lambda lo, t: lo.sum() * float("nan"), torch.optim.SGD(model.parameters(), lr=0.1),
+            epochs=1, device="cpu", show_progress=False, verbose=False)
+
+
+def test_history_round_trip_and_errors():
+    h = History.from_list([{"epoch": 1, "a": 1.0}, {"epoch": 2, "a": 0.5}])
+    assert h["a"] == [1.0, 0.5] and h.best("a", "min") == (2, 0.5)
+    with pytest.raises(KeyError, match="recorded"):
+        h["b"]
+    with pytest.raises(ValueError):
+        fit(_model(), [], nn.MSELoss(), torch.optim.SGD(_model().parameters(), lr=1), epochs=0)
