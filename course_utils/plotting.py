@@ -142,3 +142,21 @@ def plot_history(history: Any, metrics: Sequence[str] | None = None, *, title: s
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def number_grid(ax: plt.Axes, values: Any, title: str | None = None, cmap: str = "Blues",
+                fmt: str = "{:g}") -> plt.Axes:
+    """Draw a small 2D array as a grid of numbered cells, blackboard style (for worked examples)."""
+    arr = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values, dtype=float)
+    if arr.ndim != 2:
+        raise ValueError(f"number_grid draws 2D arrays, got shape {arr.shape}")
+    ax.imshow(arr, cmap=cmap, vmin=min(arr.min(), 0), vmax=max(arr.max(), 1) * 1.6)
+    for (i, j), v in np.ndenumerate(arr):
+        ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=11)
+    ax.set_xticks(np.arange(-0.5, arr.shape[1]), minor=True)
+    ax.set_yticks(np.arange(-0.5, arr.shape[0]), minor=True)
+    ax.grid(which="minor", color="k", linewidth=0.8)
+    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+    if title:
+        ax.set_title(title)
+    return ax

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils.plotting import FN_COLOR, FP_COLOR, TP_COLOR, error_map, plot_history, show_segmentation, to_numpy_image
+from course_utils.plotting import (FN_COLOR, FP_COLOR, TP_COLOR, error_map, number_grid, plot_history,
+                                   show_segmentation, to_numpy_image)
 from course_utils.report import MIME, collect_records, record
 
 
@@ -58,3 +59,13 @@ def test_record_round_trips_through_notebook_outputs(capsys):
     assert record("nan", float("nan")) is None
     with pytest.raises(TypeError):
         record("bad", [1, 2])
+
+
+def test_number_grid_writes_every_value():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    number_grid(ax, np.array([[1, 2], [3, 40]]))
+    assert sorted(t.get_text() for t in ax.texts) == ["1", "2", "3", "40"]
+    with pytest.raises(ValueError, match="2D"):
+        number_grid(ax, np.zeros(3))
