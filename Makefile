@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.course-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup course test test-fast lab bench-unet clean help
+.PHONY: setup course test test-fast lab bench-unet bench-drive bench-mri clean help
 
 help:
 	@echo "make course [PROFILE=smoke|cpu|gpu|auto]  execute all notebooks into build/<profile>/"
@@ -18,6 +18,8 @@ help:
 	@echo "make test-fast                            the tests without executing notebooks"
 	@echo "make lab                                  JupyterLab on notebooks/"
 	@echo "make bench-unet [PROFILE=cpu]             U-Net size and speed benchmark"
+	@echo "make bench-drive [PROFILE=cpu|gpu]        DRIVE: train on 20 images, test on 20 (JSON last line)"
+	@echo "make bench-mri [PROFILE=cpu|gpu]          MS lesions: leave-one-patient-out (JSON last line)"
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +44,12 @@ lab: setup
 
 bench-unet: setup
 	$(PY) benchmarks/bench_unet.py --profile $(PROFILE)
+
+bench-drive: setup
+	$(PY) benchmarks/bench_drive.py --profile $(PROFILE)
+
+bench-mri: setup
+	$(PY) benchmarks/bench_mri.py --profile $(PROFILE)
 
 clean:
 	rm -rf build .pytest_cache
