@@ -88,3 +88,19 @@ def test_history_round_trip_and_errors():
         h["b"]
     with pytest.raises(ValueError):
         fit(_model(), [], nn.MSELoss(), torch.optim.SGD(_model().parameters(), lr=1), epochs=0)
+
+
+def test_amp_is_a_no_op_on_cpu():
+    _, plain = _run(epochs=2, seed=3)
+    _, amp = _run(epochs=2, seed=3, amp=True)
+    assert plain["train_loss"] == amp["train_loss"]
+
+
+def test_plain_progress_bars_for_executed_notebooks(monkeypatch):
+    from tqdm.std import tqdm as std_tqdm
+
+    from course_utils.progress import progress
+
+    monkeypatch.setenv("COURSE_PLAIN_PROGRESS", "1")
+    bar = progress(range(3), enabled=False)
+    assert type(bar) is std_tqdm and list(bar) == [0, 1, 2]
