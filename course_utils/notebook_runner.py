@@ -68,7 +68,8 @@ def run_notebook(path: Path, profile: str, out_dir: Path, parameters: dict[str, 
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / path.name
     params = {"profile": profile, **(parameters or {})}
-    os.environ.setdefault("COURSE_PLAIN_PROGRESS", "1")
+    os.environ.setdefault("COURSE_PLAIN_PROGRESS", "1")   # text progress bars in executed HTML
+    os.environ.setdefault("COURSE_STATIC_PLOTS", "1")     # viewers render static figures, not widgets
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     start = time.perf_counter()
     status, error = "ok", None

@@ -1,0 +1,134 @@
+"""Random 3D training patches from MRI cases, centred in the brain, with a lesion/background balance.
+
+Lesions are tiny (often well under 1 % of the brain), so patches drawn uniformly would
+almost never show one. Each patch is centred, with probability ``lesion_fraction``, on a
+random lesion voxel, and otherwise on a random brain voxel that is not lesion
+(background). Voxels marked ``ignore`` are never centres. Parts of a patch outside the
+volume are 0 in every output.
+
+Sample ``i`` of epoch ``e`` depends only on ``(seed, e, i)``, never on which DataLoader
+worker draws it. Call :meth:`LesionPatchDataset.set_epoch` before each epoch.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import DataError
+from .cases import MRICase
+
+
+def patch_shape(patch_size: int | Sequence[int]) -> tuple[int, int, int]:
+    """``patch_size`` as three positive ints ``(px, py, pz)``."""
+    size = (int(patch_size),) * 3 if np.isscalar(patch_size) else tuple(int(p) for p in patch_size)
+    if len(size) != 3 or min(size) < 1:
+        raise ValueError(f"patch_size must be a positive int or three of them, got {patch_size!r}.")
+    return size
+
+
+def extract_patch(volume: np.ndarray, centre: Sequence[int], size: Sequence[int]) -> np.ndarray:
+    """The ``size`` window of ``volume (..., X, Y, Z)`` centred on voxel ``centre``, zero outside the volume.
+
+    The window starts at ``centre - size // 2`` on each axis.
+    """
+    spatial = volume.shape[-3:]
+    out = np.zeros(volume.shape[:-3] + tuple(size), dtype=volume.dtype)
+    src, dst = [], []
+    for c, p, n in zip(centre, size, spatial):
+        start = int(c) - p // 2
+        lo, hi = max(start, 0), min(start + p, n)
+        if hi <= lo:
+            return out
+        src.append(slice(lo, hi))
+        dst.append(slice(lo - start, hi - start))
+    lead = (slice(None),) * (volume.ndim - 3)
+    out[lead + tuple(dst)] = volume[lead + tuple(src)]
+    return out
+
+
+class LesionPatchDataset(Dataset):
+    """Patches ``(image (C, px, py, pz), target (1, ...), valid (1, ...))``, float32 tensors.
+
+    ``cases``: loaded :class:`~course_utils.mri.cases.MRICase` objects with a label
+    (normalise intensities first, e.g. ``load_case(..., normalise="zscore")``).
+    ``modalities``: input channels in order (default: the first case's). ``target``: 1 on
+    lesion voxels. ``valid``: 1 in the brain and outside ``ignore`` (use it to mask the
+    loss, or ignore it). ``lesion_fraction``: probability that a patch is centred on a
+    lesion voxel. ``flip_axes``: axes (0, 1, 2) each flipped with probability 1/2 as
+    augmentation (axis 0 is left-right in RAS).
+    """
+
+    def __init__(self, cases: Sequence[MRICase], patch_size: int | Sequence[int] = 32,
+                 samples_per_epoch: int = 256, lesion_fraction: float = 0.5,
+                 modalities: Sequence[str] | None = None, flip_axes: Sequence[int] = (), seed: int = 0):
+        if len(cases) == 0:
+            raise DataError("LesionPatchDataset got no cases; load some with open_ms_cases(...), load_cases(...) "
+                            "or make_synthetic_cases(...).")
+        if int(samples_per_epoch) != samples_per_epoch or samples_per_epoch < 1:
+            raise ValueError(f"samples_per_epoch must be a positive int, got {samples_per_epoch!r}.")
+        if not 0.0 <= lesion_fraction <= 1.0:
+            raise ValueError(f"lesion_fraction is a probability in [0, 1], got {lesion_fraction!r}.")
+        if any(a not in (0, 1, 2) for a in flip_axes):
+            raise ValueError(f"flip_axes must be spatial axes among 0, 1, 2, got {tuple(flip_axes)!r}.")
+        self.patch_size = patch_shape(patch_size)
+        self.samples_per_epoch, self.lesion_fraction = int(samples_per_epoch), float(lesion_fraction)
+        self.flip_axes, self.seed, self.epoch = tuple(int(a) for a in flip_axes), int(seed), 0
+        self.modalities = list(modalities) if modalities is not None else cases[0].modalities
+        self.names, self.images, self.targets, self.valid = [], [], [], []
+        self.lesion_voxels, self.background_voxels = [], []
+        for case in cases:
+            if case.label is None:
+                raise DataError(f"case {case.name!r} has no label; patches for training need lesion masks.")
+            valid = case.brain_mask.astype(bool)
+            if case.ignore is not None:
+                valid = valid & ~case.ignore
+            lesion = (case.label > 0) & valid
+            background = valid & ~lesion
+            if not background.any():
+                raise DataError(f"case {case.name!r} has no brain voxel outside lesions; check its brain mask.")
+            self.names.append(case.name)
+            self.images.append(case.stack(self.modalities))
+            self.targets.append(lesion.astype(np.float32))
+            self.valid.append(valid.astype(np.float32))
+            self.lesion_voxels.append(np.flatnonzero(lesion))
+            self.background_voxels.append(np.flatnonzero(background))
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw a different (again reproducible) set of patches for ``epoch``."""
+        self.epoch = int(epoch)
+
+    def rng(self, index: int) -> np.random.Generator:
+        """The generator of sample ``index`` in the current epoch."""
+        return np.random.default_rng([self.seed, self.epoch, int(index)])
+
+    def locate(self, index: int, rng: np.random.Generator | None = None) -> tuple[int, tuple[int, int, int], bool]:
+        """``(case index, centre voxel (x, y, z), centred on a lesion?)`` of sample ``index``.
+
+        A case without lesions always gives a background centre.
+        """
+        if not 0 <= index < len(self):
+            raise IndexError(f"sample index {index} out of range for {len(self)} samples per epoch.")
+        rng = self.rng(index) if rng is None else rng
+        case = int(rng.integers(len(self.images)))
+        on_lesion = rng.random() < self.lesion_fraction and len(self.lesion_voxels[case]) > 0
+        pool = self.lesion_voxels[case] if on_lesion else self.background_voxels[case]
+        flat = int(pool[rng.integers(len(pool))])
+        centre = tuple(int(v) for v in np.unravel_index(flat, self.targets[case].shape))
+        return case, centre, bool(on_lesion)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rng = self.rng(index)
+        case, centre, _ = self.locate(index, rng)
+        image = extract_patch(self.images[case], centre, self.patch_size)
+        target = extract_patch(self.targets[case], centre, self.patch_size)[None]
+        valid = extract_patch(self.valid[case], centre, self.patch_size)[None]
+        for axis in self.flip_axes:
+            if rng.random() < 0.5:
+                image, target, valid = (np.flip(a, axis=axis + 1) for a in (image, target, valid))
+        return tuple(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for a in (image, target, valid))
