@@ -47,14 +47,14 @@ LESSON_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "03_drive_vessels": {
         "smoke": dict(max_train=6, max_test=4, n_val=2, channel="green", patch_size=64, vessel_bias=0.5,
-                      augment=1.0, batch_size=8, samples_per_epoch=64, epochs=2, train_seconds=15.0,
-                      lr=3e-3, base_width=4, depth=3, tta="none", seed=0),
-        "cpu": dict(max_train=20, max_test=20, n_val=2, channel="green", patch_size=96, vessel_bias=0.5,
-                    augment=1.0, batch_size=16, samples_per_epoch=2048, epochs=200, train_seconds=560.0,
-                    lr=4e-3, base_width=8, depth=4, tta="hflip", seed=0),
-        "gpu": dict(max_train=20, max_test=20, n_val=2, channel="green", patch_size=128, vessel_bias=0.5,
-                    augment=1.0, batch_size=32, samples_per_epoch=4096, epochs=400, train_seconds=540.0,
-                    lr=3e-3, base_width=16, depth=4, tta="flips", seed=0),
+                      augment=1.0, num_workers=0, batch_size=8, samples_per_epoch=96, epochs=5,
+                      train_seconds=15.0, lr=3e-3, bce_weight=0.5, base_width=4, depth=3, tta="none", seed=0),
+        "cpu": dict(max_train=20, max_test=20, n_val=0, channel="green", patch_size=96, vessel_bias=0.5,
+                    augment=1.0, num_workers=0, batch_size=16, samples_per_epoch=2048, epochs=200,
+                    train_seconds=560.0, lr=4e-3, bce_weight=1.0, base_width=8, depth=4, tta="hflip", seed=0),
+        "gpu": dict(max_train=20, max_test=20, n_val=0, channel="green", patch_size=128, vessel_bias=0.5,
+                    augment=1.0, num_workers=4, batch_size=32, samples_per_epoch=4096, epochs=400,
+                    train_seconds=540.0, lr=3e-3, bce_weight=1.0, base_width=16, depth=4, tta="flips", seed=0),
     },
 }
 

@@ -1,0 +1,41 @@
+"""benchmarks/bench_drive.py in its smoke profile, on the synthetic fallback (no DRIVE in the data root)."""
+import importlib.util
+import json
+
+import pytest
+
+from conftest import REPO
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_drive", REPO / "benchmarks" / "bench_drive.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_drive_smoke_on_synthetic_data(tmp_path, monkeypatch, capsys):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    monkeypatch.setenv("COURSE_DATA_DIR", str(empty))
+    monkeypatch.setenv("COURSE_PLAIN_PROGRESS", "1")
+    bench = _bench()
+    result = bench.main(["--profile", "smoke", "--train-seconds", "5", "--set", "max_train=4", "--set",
+                         "max_test=2", "--set", "n_val=1", "--set", "epochs=1"])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert json.loads(last) == json.loads(json.dumps(result)), "the JSON object is the last line"
+    for key in ("auc", "f1", "accuracy", "sensitivity", "specificity", "train_seconds", "infer_seconds_per_image",
+                "params", "device", "threshold", "profile", "data"):
+        assert key in result, key
+    assert result["data"] == "synthetic" and result["profile"] == "smoke"
+    assert (result["n_train"], result["n_val"], result["n_test"]) == (3, 1, 2)
+    assert 0.0 <= result["auc"] <= 1.0 and result["params"] > 0
+    assert "human_f1" not in result, "the synthetic set has no second observer"
+
+
+def test_bench_drive_rejects_unknown_knobs():
+    bench = _bench()
+    with pytest.raises(SystemExit, match="knob"):
+        bench.parse_overrides(["widht=3"], "cpu")
+    assert bench.parse_overrides(["patch_size=64", "tta=none", "lr=0.01"], "cpu") == \
+        {"patch_size": 64, "tta": "none", "lr": 0.01}
