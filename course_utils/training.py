@@ -154,6 +154,8 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: 
     With ``checkpoint_path`` the epoch with the best ``monitor`` value is saved
     there (the file is replaced during the run; it is this run's own file).
     ``amp`` turns on float16 autocast with gradient scaling on CUDA only.
+    If the training loader's dataset has ``set_epoch`` (random-patch datasets),
+    it is called with the epoch number (1, 2, ...) before each epoch.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -165,8 +167,11 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: 
     deadline = start + max_seconds if max_seconds else None
     best = math.inf if mode == "min" else -math.inf
     bar = progress(range(1, epochs + 1), enabled=show_progress, desc="epochs")
+    dataset = getattr(train_loader, "dataset", None)
     for epoch in bar:
         t0 = time.perf_counter()
+        if hasattr(dataset, "set_epoch"):  # random-patch datasets draw fresh patches each epoch
+            dataset.set_epoch(epoch)
         train_loss = train_one_epoch(model, train_loader, loss_fn, optimizer, device, scheduler=scheduler,
                                      scaler=scaler, amp=amp, grad_clip=grad_clip, deadline=deadline,
                                      show_progress=show_progress, desc=f"epoch {epoch}")

@@ -104,3 +104,17 @@ def test_plain_progress_bars_for_executed_notebooks(monkeypatch):
     monkeypatch.setenv("COURSE_PLAIN_PROGRESS", "1")
     bar = progress(range(3), enabled=False)
     assert type(bar) is std_tqdm and list(bar) == [0, 1, 2]
+
+
+def test_fit_tells_patch_datasets_the_epoch():
+    class Patches(TensorDataset):
+        epochs_seen: list = []
+
+        def set_epoch(self, epoch):
+            self.epochs_seen.append(epoch)
+
+    ds = Patches(*_task(16).tensors)
+    model = _model()
+    fit(model, DataLoader(ds, batch_size=8), nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1),
+        epochs=3, device="cpu", show_progress=False, verbose=False)
+    assert ds.epochs_seen == [1, 2, 3]
