@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.course-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup course test test-fast lab bench-unet bench-drive bench-mri clean help
+.PHONY: setup course test test-fast lab bench-unet bench-drive bench-mri bench-transfer clean help
 
 help:
 	@echo "make course [PROFILE=smoke|cpu|gpu|auto]  execute all notebooks into build/<profile>/"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench-unet [PROFILE=cpu]             U-Net size and speed benchmark"
 	@echo "make bench-drive [PROFILE=cpu|gpu]        DRIVE: train on 20 images, test on 20 (JSON last line)"
 	@echo "make bench-mri [PROFILE=cpu|gpu]          MS lesions: leave-one-patient-out (JSON last line)"
+	@echo "make bench-transfer [PROFILE=cpu|gpu]     scratch vs ImageNet encoder on DRIVE, 2/5/20 images (JSON last line)"
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +51,9 @@ bench-drive: setup
 
 bench-mri: setup
 	$(PY) benchmarks/bench_mri.py --profile $(PROFILE)
+
+bench-transfer: setup
+	$(PY) benchmarks/bench_transfer.py --profile $(PROFILE)
 
 clean:
 	rm -rf build .pytest_cache

@@ -31,10 +31,13 @@ import time
 
 import torch
 
-from course_utils.config import get_config, lesson_defaults
+from course_utils import config
+from course_utils.config import get_config
+from course_utils.errors import ConfigError
 from course_utils.device import describe_device, pick_device
 from course_utils.fundus import input_channels, preprocess_cases
 from course_utils.models import count_parameters
+from course_utils.precision import describe_precision
 from course_utils.seeding import seed_everything
 from course_utils.vessel_pipeline import (build_vessel_model, choose_threshold, evaluate_vessels,
                                           load_vessel_data, observer_metrics, patch_loader, predict_cases,
@@ -44,16 +47,11 @@ LESSON = "03_drive_vessels"
 
 
 def parse_overrides(pairs: list[str], profile: str) -> dict:
-    """``["knob=value", ...]`` -> dict, each value parsed as the type of the profile's default."""
-    defaults = lesson_defaults(LESSON, profile)
-    out = {}
-    for pair in pairs:
-        name, sep, text = pair.partition("=")
-        if not sep or name not in defaults:
-            raise SystemExit(f"--set {pair!r}: expected knob=value with a knob of {sorted(defaults)}.")
-        kind = type(defaults[name])
-        out[name] = kind(text) if kind is not bool else text.lower() in ("1", "true", "yes")
-    return out
+    """``--set knob=value`` pairs of this lesson (:func:`course_utils.config.parse_overrides`)."""
+    try:
+        return config.parse_overrides(LESSON, profile, pairs)
+    except ConfigError as err:
+        raise SystemExit(f"--set {err}") from None
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -72,7 +70,8 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = get_config(LESSON, args.profile, train_seconds=args.train_seconds, seed=args.seed,
                      **parse_overrides(args.set, args.profile if args.profile != "auto" else "cpu"))
     device = pick_device("cuda" if cfg.profile == "gpu" and torch.cuda.is_available() else None)
-    print(f"profile {cfg.profile} on {describe_device(device)}, {torch.get_num_threads()} thread(s), "
+    print(f"profile {cfg.profile} on {describe_device(device)} ({describe_precision(device, cfg.amp)}), "
+          f"{torch.get_num_threads()} thread(s), "
           f"load {os.getloadavg()[0]:.2f}", flush=True)
     print(dict(cfg), flush=True)
 
@@ -94,28 +93,29 @@ def main(argv: list[str] | None = None) -> dict:
                               fixed=True) if val else None
     start = time.perf_counter()
     history = train_vessel_model(model, loader, val_loader=val_loader, lr=cfg.lr, epochs=cfg.epochs,
-                                 bce_weight=cfg.bce_weight, amp=device.type == "cuda",
+                                 bce_weight=cfg.bce_weight, amp=cfg.amp,
                                  max_seconds=cfg.train_seconds, device=device,
                                  show_progress=True)
     train_seconds = time.perf_counter() - start
 
     choice_cases = val if val else train
-    choice_probs, _ = predict_cases(model, choice_cases, tta=cfg.tta)
+    choice_probs, _ = predict_cases(model, choice_cases, tta=cfg.tta, amp=cfg.amp)
     threshold = choose_threshold(choice_probs, choice_cases)
     print(f"threshold {threshold:.4f} (max F1 on the {'validation' if val else 'training'} images)", flush=True)
 
     t0 = time.perf_counter()
     test = preprocess_cases(data.test, cfg.channel)
     prep_seconds = (time.perf_counter() - t0) / len(test)
-    probs, infer_seconds = predict_cases(model, test, tta=cfg.tta)
+    probs, infer_seconds = predict_cases(model, test, tta=cfg.tta, amp=cfg.amp)
     metrics = evaluate_vessels(probs, data.test, threshold)
     result = {"benchmark": "drive", "profile": cfg.profile, "data": data.source,
               **{k: round(v, 4) for k, v in metrics.items()},
               "threshold": round(threshold, 4), "tta": cfg.tta,
+              "precision": describe_precision(device, cfg.amp),
               "train_seconds": round(train_seconds, 1), "epochs": len(history),
               "infer_seconds_per_image": round(prep_seconds + infer_seconds, 3)}
     if cfg.tta != "none":
-        plain_probs, plain_seconds = predict_cases(model, test, tta="none")
+        plain_probs, plain_seconds = predict_cases(model, test, tta="none", amp=cfg.amp)
         plain = evaluate_vessels(plain_probs, data.test, threshold)
         result.update(infer_seconds_per_image_no_tta=round(prep_seconds + plain_seconds, 3),
                       auc_no_tta=round(plain["auc"], 4), f1_no_tta=round(plain["f1"], 4))
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"(diagnostic, not a result: the best threshold on the test set would be {oracle:.4f}, "
           f"F1 {evaluate_vessels(probs, data.test, oracle)['f1']:.4f})", flush=True)
     if val and os.environ.get("BENCH_DRIVE_DIAGNOSE"):
-        train_probs, _ = predict_cases(model, train, tta=cfg.tta)
+        train_probs, _ = predict_cases(model, train, tta=cfg.tta, amp=cfg.amp)
         on_train = choose_threshold(train_probs, train)
         print(f"(diagnostic: a threshold chosen on the training images would be {on_train:.4f}, test F1 "
               f"{evaluate_vessels(probs, data.test, on_train)['f1']:.4f})", flush=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from .errors import ConfigError, ConfigTypeError
 
@@ -48,13 +48,44 @@ LESSON_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     "03_drive_vessels": {
         "smoke": dict(max_train=6, max_test=4, n_val=2, channel="green", patch_size=64, vessel_bias=0.5,
                       augment=1.0, num_workers=0, batch_size=8, samples_per_epoch=96, epochs=5,
-                      train_seconds=15.0, lr=3e-3, bce_weight=0.5, base_width=4, depth=3, tta="none", seed=0),
+                      train_seconds=15.0, lr=3e-3, bce_weight=0.5, base_width=4, depth=3, tta="none", amp="auto", seed=0),
         "cpu": dict(max_train=20, max_test=20, n_val=0, channel="green", patch_size=96, vessel_bias=0.5,
                     augment=1.0, num_workers=0, batch_size=16, samples_per_epoch=2048, epochs=200,
-                    train_seconds=560.0, lr=4e-3, bce_weight=1.0, base_width=8, depth=4, tta="hflip", seed=0),
+                    train_seconds=560.0, lr=4e-3, bce_weight=1.0, base_width=8, depth=4, tta="hflip", amp="auto", seed=0),
         "gpu": dict(max_train=20, max_test=20, n_val=0, channel="green", patch_size=128, vessel_bias=0.5,
                     augment=1.0, num_workers=4, batch_size=32, samples_per_epoch=4096, epochs=400,
-                    train_seconds=540.0, lr=3e-3, bce_weight=1.0, base_width=16, depth=4, tta="flips", seed=0),
+                    train_seconds=540.0, lr=3e-3, bce_weight=1.0, base_width=16, depth=4, tta="flips", amp="auto", seed=0),
+    },
+    "06_activation_maximization": {
+        "smoke": dict(checkpoint_profiles="smoke", train_seconds=2.0, n_images=2, image_size=32, mri_size=16,
+                      encoder_size=64, steps=12, mri_steps=12, lr=0.05, n_filters=2, tv=2.0, l2=4.0, jitter=2, seed=0),
+        "cpu": dict(checkpoint_profiles="cpu,gpu,smoke", train_seconds=45.0, n_images=6, image_size=96, mri_size=24,
+                    encoder_size=96, steps=160, mri_steps=80, lr=0.05, n_filters=4, tv=2.0, l2=4.0, jitter=4, seed=0),
+        "gpu": dict(checkpoint_profiles="gpu,cpu,smoke", train_seconds=60.0, n_images=10, image_size=128,
+                    mri_size=48, encoder_size=224, steps=256, mri_steps=256, lr=0.05, n_filters=6, tv=2.0, l2=4.0, jitter=6,
+                    seed=0),
+    },
+    "04_mri_lesions": {
+        "smoke": dict(spacing=4.0, n_synthetic=0, n_synthetic_cases=3, patch_size=16, lesion_fraction=0.5,
+                      batch_size=4, samples_per_epoch=32, epochs=2, train_seconds=10.0, lr=3e-3, bce_weight=0.5,
+                      base_width=4, depth=3, overlap=0.5, tta="none", synthesis_seconds=5.0, amp="auto", seed=0),
+        "cpu": dict(spacing=1.5, n_synthetic=2, n_synthetic_cases=4, patch_size=32, lesion_fraction=0.6,
+                    batch_size=4, samples_per_epoch=128, epochs=200, train_seconds=240.0, lr=3e-3, bce_weight=0.5,
+                    base_width=8, depth=3, overlap=0.5, tta="none", synthesis_seconds=60.0, amp="auto", seed=0),
+        "gpu": dict(spacing=1.0, n_synthetic=4, n_synthetic_cases=6, patch_size=64, lesion_fraction=0.6,
+                    batch_size=4, samples_per_epoch=512, epochs=400, train_seconds=1200.0, lr=3e-3, bce_weight=0.5,
+                    base_width=16, depth=4, overlap=0.5, tta="flips", synthesis_seconds=300.0, amp="auto", seed=0),
+    },
+    "05_transfer_learning": {
+        "smoke": dict(weights="auto", sizes="1,2", max_test=1, steps=4, log_every=2, patch_size=64, batch_size=4,
+                      lr=3e-3, encoder_lr_ratio=0.1, bce_weight=1.0, vessel_bias=0.5, augment=1.0, base_width=8,
+                      depth=4, threshold_images=1, smp_input="rgb", seed=0),
+        "cpu": dict(weights="auto", sizes="2,5,20", max_test=20, steps=100, log_every=10, patch_size=96, batch_size=8,
+                    lr=3e-3, encoder_lr_ratio=0.1, bce_weight=1.0, vessel_bias=0.5, augment=1.0, base_width=8,
+                    depth=4, threshold_images=5, smp_input="rgb", seed=0),
+        "gpu": dict(weights="auto", sizes="2,5,20", max_test=20, steps=1000, log_every=50, patch_size=128,
+                    batch_size=16, lr=3e-3, encoder_lr_ratio=0.1, bce_weight=1.0, vessel_bias=0.5, augment=1.0,
+                    base_width=16, depth=4, threshold_images=20, smp_input="rgb", seed=0),
     },
 }
 
@@ -116,6 +147,23 @@ def lesson_defaults(lesson: str, profile: str) -> dict[str, Any]:
     if lesson not in LESSON_SETTINGS:
         raise ConfigError(_unknown_msg(lesson, LESSON_SETTINGS, None, what="lesson"))
     return dict(LESSON_SETTINGS[lesson][resolve_profile(profile)])
+
+
+def parse_overrides(lesson: str, profile: str, pairs: Sequence[str]) -> dict[str, Any]:
+    """Command-line ``["knob=value", ...]`` -> ``{knob: value}``, each value parsed as the type of
+    the profile's default (``"1"``/``"true"``/``"yes"`` for booleans); the benchmarks' ``--set``.
+
+    Raises :class:`ConfigError` for a pair without ``=`` or an unknown knob.
+    """
+    defaults = lesson_defaults(lesson, "cpu" if profile == "auto" else profile)
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or name not in defaults:
+            raise ConfigError(f"{pair!r}: expected knob=value with a knob of {lesson}: {sorted(defaults)}.")
+        kind = type(defaults[name])
+        out[name] = text.lower() in ("1", "true", "yes") if kind is bool else kind(text)
+    return out
 
 
 def get_config(lesson: str, profile: str = "cpu", **overrides: Any) -> Config:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .precision import autocast
 from .progress import progress as progress_bar
 
 ACTIVATIONS = (None, "sigmoid", "softmax")
@@ -60,7 +61,7 @@ def sliding_window_inference(model: Callable[[torch.Tensor], torch.Tensor], imag
                              patch_size: int | Sequence[int], overlap: float = 0.5, batch_size: int = 8,
                              blend: str = "gaussian", device: str | torch.device | None = None,
                              progress: bool = False, activation: str | None = None,
-                             tta_flips: bool = False) -> torch.Tensor:
+                             tta_flips: bool = False, amp: bool | str = False) -> torch.Tensor:
     """Predict a whole ``image (C, *spatial)`` (2D ``(C, H, W)`` or 3D ``(C, D, H, W)``) window by window.
 
     ``model`` maps ``(B, C, *patch_size)`` to ``(B, out_channels, *patch_size)``.
@@ -70,8 +71,9 @@ def sliding_window_inference(model: Callable[[torch.Tensor], torch.Tensor], imag
     ``tta_flips``: also predict every flipped copy (4 in 2D, 8 in 3D), flip back and
     average. Runs under :func:`torch.inference_mode` with ``model.eval()`` and
     restores the model's training mode afterwards. ``device``: where the model runs
-    (default: where its parameters are). Returns float32 ``(out_channels, *spatial)``
-    on the device of ``image``.
+    (default: where its parameters are). ``amp``: run the model in mixed precision
+    (:mod:`course_utils.precision`); blending stays float32. Returns float32
+    ``(out_channels, *spatial)`` on the device of ``image``.
     """
     image = torch.as_tensor(image)
     spatial = tuple(image.shape[1:])
@@ -98,7 +100,7 @@ def sliding_window_inference(model: Callable[[torch.Tensor], torch.Tensor], imag
         model.eval()
     out = norm = None
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(device, amp):
             batches = range(0, len(grid), int(batch_size))
             for b in progress_bar(batches, enabled=progress, desc="windows", unit="batch"):
                 starts = grid[b:b + int(batch_size)]

@@ -3,14 +3,14 @@
 :func:`fit` is exactly the loop written out by hand in lesson 01 (forward, loss,
 ``zero_grad``, ``backward``, ``step``; then a validation pass under ``no_grad``),
 plus what a real run needs: progress bars, per-epoch history, a time budget,
-optional mixed precision on CUDA, gradient clipping, and a checkpoint of the best
+optional mixed precision (float16 on CUDA, bfloat16 on CPUs that have it; see
+:mod:`course_utils.precision`), gradient clipping, and a checkpoint of the best
 epoch.
 """
 from __future__ import annotations
 
 import math
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .device import pick_device
+from .precision import autocast, needs_grad_scaler
 from .progress import progress
 
 MetricFn = Callable[[torch.Tensor, torch.Tensor], float]
@@ -73,14 +74,8 @@ def _unpack(batch: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tenso
     return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
-def _autocast(device: torch.device, amp: bool):
-    if amp and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.float16)
-    return nullcontext()
-
-
 def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optimizer: torch.optim.Optimizer,
-                    device: torch.device, *, scheduler: Any = None, scaler: Any = None, amp: bool = False,
+                    device: torch.device, *, scheduler: Any = None, scaler: Any = None, amp: bool | str = False,
                     grad_clip: float | None = None, deadline: float | None = None,
                     show_progress: bool = True, desc: str = "train") -> float:
     """One pass over ``loader``; returns the mean loss per sample.
@@ -92,8 +87,9 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optim
     total, count = 0.0, 0
     for batch in progress(loader, enabled=show_progress, desc=desc, leave=False):
         x, y = _unpack(batch, device)
-        with _autocast(device, amp):
-            loss = loss_fn(model(x), y)
+        with autocast(device, amp):
+            logits = model(x)
+        loss = loss_fn(logits.float(), y)   # the loss always in float32
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()}; lower the learning rate or check the inputs")
         optimizer.zero_grad(set_to_none=True)
@@ -120,14 +116,14 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optim
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable | None, device: torch.device, *,
-             metrics: Mapping[str, MetricFn] | None = None, amp: bool = False) -> dict[str, float]:
+             metrics: Mapping[str, MetricFn] | None = None, amp: bool | str = False) -> dict[str, float]:
     """Mean loss and metrics over ``loader`` (sample-weighted means of per-batch values)."""
     model.eval()
     sums: dict[str, float] = {}
     count = 0
     for batch in loader:
         x, y = _unpack(batch, device)
-        with _autocast(device, amp):
+        with autocast(device, amp):
             logits = model(x)
         n = x.shape[0]
         values = {name: fn(logits.float(), y) for name, fn in (metrics or {}).items()}
@@ -143,7 +139,7 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable | None, devic
 
 def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: torch.optim.Optimizer, *,
         epochs: int, val_loader: Iterable | None = None, metrics: Mapping[str, MetricFn] | None = None,
-        device: torch.device | str | None = None, scheduler: Any = None, amp: bool = False,
+        device: torch.device | str | None = None, scheduler: Any = None, amp: bool | str = False,
         grad_clip: float | None = None, max_seconds: float | None = None,
         checkpoint_path: str | Path | None = None, monitor: str = "val_loss", mode: str = "min",
         show_progress: bool = True, verbose: bool = True) -> History:
@@ -153,7 +149,8 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: 
     ``val_loader`` and recorded as ``val_<name>``. ``scheduler`` steps once per batch.
     With ``checkpoint_path`` the epoch with the best ``monitor`` value is saved
     there (the file is replaced during the run; it is this run's own file).
-    ``amp`` turns on float16 autocast with gradient scaling on CUDA only.
+    ``amp``: mixed precision (:mod:`course_utils.precision`): ``True`` = float16 with gradient
+    scaling on CUDA, bfloat16 on a CPU with native bfloat16, float32 elsewhere.
     If the training loader's dataset has ``set_epoch`` (random-patch datasets),
     it is called with the epoch number (1, 2, ...) before each epoch.
     """
@@ -161,7 +158,7 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: 
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     device = pick_device(device if isinstance(device, str) or device is None else str(device))
     model.to(device)
-    scaler = torch.amp.GradScaler("cuda") if (amp and device.type == "cuda") else None
+    scaler = torch.amp.GradScaler("cuda") if needs_grad_scaler(device, amp) else None
     history = History()
     start = time.perf_counter()
     deadline = start + max_seconds if max_seconds else None

@@ -29,6 +29,7 @@ from .data.synthetic_fundus import DRIVE_SIZE, synthetic_drive
 from .errors import DataError
 from .metrics import best_threshold, binary_metrics, roc_auc_in_mask
 from .models import UNet, crop_to, pad_to_multiple
+from .precision import autocast
 
 TTA_MODES = ("none", "hflip", "flips")
 
@@ -193,14 +194,14 @@ class WarmupCosine:
 
 def train_vessel_model(model: torch.nn.Module, train_loader: Any, *, val_loader: Any = None, lr: float = 3e-3,
                        max_seconds: float | None = None, epochs: int = 1000, weight_decay: float = 1e-4,
-                       bce_weight: float = 0.5, device: torch.device | str | None = None, amp: bool = False,
+                       bce_weight: float = 0.5, device: torch.device | str | None = None, amp: bool | str = False,
                        show_progress: bool = False, verbose: bool = True):
     """Train with BCE + soft Dice, AdamW and :class:`WarmupCosine`; returns the ``History`` of ``fit``.
 
     Stops after ``epochs`` epochs or ``max_seconds`` seconds of training, whichever
     comes first; the schedule decays over the same budget. With ``val_loader`` each
-    epoch records ``val_loss`` and ``val_dice`` (on patches). ``amp``: float16 autocast
-    on CUDA (ignored elsewhere).
+    epoch records ``val_loss`` and ``val_dice`` (on patches). ``amp``: mixed precision
+    (:mod:`course_utils.precision`; ``True``: float16 on CUDA, bfloat16 on CPUs that have it).
     """
     from .losses import BCEDiceLoss
     from .metrics import dice_score
@@ -225,7 +226,8 @@ def _tta_flips(tta: str) -> list[tuple[int, ...]]:
 
 
 def predict_probability(model: torch.nn.Module, image: np.ndarray | torch.Tensor, *, tta: str = "none",
-                        tile: int | None = None, device: torch.device | str | None = None) -> np.ndarray:
+                        tile: int | None = None, device: torch.device | str | None = None,
+                        amp: bool | str = False) -> np.ndarray:
     """Vessel probability ``(H, W)`` float32 of one preprocessed image ``(H, W, C)``.
 
     ``tile=None``: the whole image in one pass, reflect-padded to a multiple of the
@@ -233,6 +235,7 @@ def predict_probability(model: torch.nn.Module, image: np.ndarray | torch.Tensor
     :func:`course_utils.inference.sliding_window_inference` with ``p x p`` windows
     (for images too big for memory). ``tta``: ``"none"``, ``"hflip"`` (2 passes) or
     ``"flips"`` (4 passes: every flip), probabilities averaged after flipping back.
+    ``amp``: run the network in mixed precision (:mod:`course_utils.precision`).
     """
     image = torch.as_tensor(np.asarray(image, dtype=np.float32))
     if image.ndim != 3:
@@ -243,7 +246,7 @@ def predict_probability(model: torch.nn.Module, image: np.ndarray | torch.Tensor
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(device, amp):
             if tile is not None:
                 from .inference import sliding_window_inference
 
@@ -264,14 +267,14 @@ def predict_probability(model: torch.nn.Module, image: np.ndarray | torch.Tensor
 
 
 def predict_cases(model: torch.nn.Module, cases: Sequence[FundusCase], *, tta: str = "none",
-                  tile: int | None = None) -> tuple[list[np.ndarray], float]:
+                  tile: int | None = None, amp: bool | str = False) -> tuple[list[np.ndarray], float]:
     """Probabilities ``(H, W)`` for each preprocessed case, and the mean seconds per image.
 
     Pixels outside the FOV are set to 0 (the network never has to decide there).
     """
     probs, start = [], time.perf_counter()
     for case in cases:
-        probs.append(np.where(case.fov, predict_probability(model, case.image, tta=tta, tile=tile), 0.0)
+        probs.append(np.where(case.fov, predict_probability(model, case.image, tta=tta, tile=tile, amp=amp), 0.0)
                      .astype(np.float32))
     return probs, (time.perf_counter() - start) / max(len(cases), 1)
 

@@ -66,3 +66,16 @@ def test_config_is_read_only():
         cfg.epochs = 100
     with pytest.raises(AttributeError, match="Unknown knob"):
         cfg.epochz
+
+
+def test_parse_overrides_types_values_like_the_profile_defaults():
+    from course_utils.config import parse_overrides
+
+    got = parse_overrides("03_drive_vessels", "cpu", ["patch_size=64", "tta=none", "lr=0.01"])
+    assert got == {"patch_size": 64, "tta": "none", "lr": 0.01}
+    assert isinstance(got["patch_size"], int) and isinstance(got["lr"], float)
+    assert parse_overrides("03_drive_vessels", "auto", []) == {}
+    with pytest.raises(ConfigError, match="knob"):
+        parse_overrides("03_drive_vessels", "cpu", ["widht=3"])
+    with pytest.raises(ConfigError, match="knob=value"):
+        parse_overrides("03_drive_vessels", "cpu", ["patch_size"])

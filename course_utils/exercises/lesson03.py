@@ -6,17 +6,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .result import CheckResult, correct, not_attempted, pending, wrong
-
-
-def _number(answer: Any) -> float | None:
-    if isinstance(answer, bool):
-        return None
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
+from .result import CheckResult, as_number, correct, not_attempted, pending, wrong
 
 
 def check_fov_metrics(fn: Any) -> CheckResult:
@@ -59,7 +49,7 @@ def check_vessel_centre_fraction(answer: Any, vessel_bias: float = 0.5, vessel_f
     ``vessel_fraction`` of the FOV: ``bias + (1 - bias) * fraction``."""
     if not_attempted(answer):
         return pending("`centre_on_vessel`")
-    value = _number(answer)
+    value = as_number(answer)
     if value is None:
         return wrong(f"Give one number between 0 and 1, got {answer!r}.")
     expected = vessel_bias + (1 - vessel_bias) * vessel_fraction
@@ -106,7 +96,7 @@ def check_empty_prediction_accuracy(answer: Any, cases: Sequence[Any]) -> CheckR
     """Exercise 4: the in-FOV accuracy of predicting "no vessel" everywhere on ``cases`` (pooled)."""
     if not_attempted(answer):
         return pending("`empty_accuracy`")
-    value = _number(answer)
+    value = as_number(answer)
     if value is None:
         return wrong(f"Give one number between 0 and 1, got {answer!r}.")
     vessels = sum(int(np.count_nonzero(c.vessels & c.fov)) for c in cases)

@@ -1,6 +1,7 @@
 """The value every self-check returns."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,3 +46,14 @@ def wrong(message: str) -> CheckResult:
 def pending(what: str = "this exercise") -> CheckResult:
     return CheckResult(False, f"Not attempted yet: replace the `...` in {what} with your answer and re-run the cell.",
                        attempted=False)
+
+
+def as_number(answer: Any) -> float | None:
+    """``answer`` as a finite float, or ``None`` (booleans, text, NaN and infinities are not numbers here)."""
+    if isinstance(answer, bool):
+        return None
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None

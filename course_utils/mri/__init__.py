@@ -32,3 +32,12 @@ __all__ = [
     "LesionPatchDataset", "extract_patch",
     "show_volume", "static_figure", "use_static_plots",
 ]
+
+# Lesson 04 pipeline (cases -> 3D U-Net -> whole-volume prediction -> lesion metrics), see .pipeline.
+from .pipeline import (PreparedCase, build_lesion_model, choose_threshold, evaluate_case, lesion_patches,
+                       mean_metrics, native_image, predict_case, predict_working, prepare_case, prepare_open_ms,
+                       prepare_synthetic, to_native, to_working_grid, train_lesion_model, unused_path)
+
+__all__ += ["PreparedCase", "build_lesion_model", "choose_threshold", "evaluate_case", "lesion_patches",
+            "mean_metrics", "native_image", "predict_case", "predict_working", "prepare_case", "prepare_open_ms",
+            "prepare_synthetic", "to_native", "to_working_grid", "train_lesion_model", "unused_path"]

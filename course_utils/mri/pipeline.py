@@ -1,0 +1,338 @@
+"""Plumbing of lesson 04 and ``benchmarks/bench_mri.py``: cases in, lesion metrics out.
+
+Two grids per case:
+
+* the **native** grid: the label as stored (open_ms_data: 1 mm, reoriented to RAS, a flip
+  only); metrics are always computed here, against the original mask;
+* the **working** grid: where the network trains and predicts, optionally coarser
+  (``spacing=2.0`` mm for CPU profiles, 8x fewer voxels), images normalised (z-score)
+  inside the brain mask.
+
+Steps: :func:`prepare_open_ms` / :func:`prepare_synthetic` give :class:`PreparedCase`
+objects; :func:`build_lesion_model` a 3D U-Net; :func:`train_lesion_model` trains on
+:class:`~course_utils.mri.patches.LesionPatchDataset` patches with BCE + soft Dice,
+AdamW and a warm-up/cosine schedule within a time budget (reusing
+:func:`course_utils.training.fit`); :func:`predict_case` runs sliding-window inference
+on the working grid, sets the probability to 0 outside the brain, brings it back to the
+native grid (linear interpolation) and masks it with the native brain mask;
+:func:`choose_threshold` picks the binarisation threshold on *training* volumes only (best mean Dice);
+:func:`evaluate_case` computes the five WMH-challenge metrics at native resolution.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..errors import DataError
+from ..metrics.lesions import dice, lesion_metrics
+from .cases import (OPEN_MS_LAYOUT, MRICase, find_cases, load_case, open_ms_dir)
+from .io import Volume, normalise_intensity, resample_to_grid, resample_to_voxel_size
+from .patches import LesionPatchDataset, patch_shape
+
+METRIC_KEYS = ("dice", "lesion_sensitivity", "lesion_precision", "lesion_f1", "avd_percent", "hd95_mm")
+TTA_CHOICES = ("none", "flips")
+
+
+@dataclass
+class PreparedCase:
+    """One case ready for training and evaluation.
+
+    ``case``: the :class:`MRICase` on the working grid, images z-scored inside its brain
+    mask. ``native_label`` (uint8 0/1), ``native_mask`` (bool brain), ``native_ignore``
+    (bool or ``None``): on the native grid ``(native_shape, native_affine)``, where metrics
+    are computed. ``source``: ``"open_ms"`` or ``"synthetic"``.
+    """
+
+    case: MRICase
+    native_label: np.ndarray
+    native_mask: np.ndarray
+    native_affine: np.ndarray
+    native_ignore: np.ndarray | None = None
+    source: str = "open_ms"
+
+    @property
+    def name(self) -> str:
+        return self.case.name
+
+    @property
+    def native_shape(self) -> tuple[int, int, int]:
+        return tuple(self.native_label.shape)
+
+    @property
+    def native_spacing(self) -> tuple[float, float, float]:
+        return Volume(self.native_label, self.native_affine).spacing
+
+
+def to_working_grid(case: MRICase, spacing: float | None, normalise: str = "zscore") -> MRICase:
+    """``case`` (native grid, raw intensities) on a grid of ``spacing`` mm (``None``: unchanged),
+    images normalised inside the brain mask. Labels keep a coarse voxel when lesion covers
+    at least half of it; the brain mask likewise."""
+    images, mask, label, ignore, affine = dict(case.images), case.brain_mask, case.label, case.ignore, case.affine
+    if spacing is not None and not np.allclose(case.spacing, spacing, atol=1e-3):
+        first = Volume(next(iter(images.values())), case.affine)
+        grid = resample_to_voxel_size(first, spacing)
+        shape, affine = grid.shape, grid.affine
+        images = {m: resample_to_grid(Volume(v, case.affine), shape, affine, "image").data for m, v in images.items()}
+        mask = resample_to_grid(Volume(case.brain_mask, case.affine), shape, affine, "mask").data
+        if label is not None:
+            label = resample_to_grid(Volume(label, case.affine), shape, affine, "label").data
+        if ignore is not None:
+            ignore = resample_to_grid(Volume(ignore, case.affine), shape, affine, "mask").data
+    images = {m: normalise_intensity(v, mask, normalise) for m, v in images.items()}
+    return MRICase(name=case.name, images=images, label=label, brain_mask=mask, affine=affine, ignore=ignore,
+                   header=case.header, source_shape=case.source_shape, source_affine=case.source_affine,
+                   paths=dict(case.paths), extras={})
+
+
+def prepare_case(native: MRICase, spacing: float | None, source: str = "open_ms") -> PreparedCase:
+    """A :class:`PreparedCase` from a labelled case loaded on its native grid (raw intensities)."""
+    if native.label is None:
+        raise DataError(f"case {native.name!r} has no label; training and evaluation need lesion masks.")
+    return PreparedCase(case=to_working_grid(native, spacing), native_label=np.asarray(native.label, np.uint8),
+                        native_mask=np.asarray(native.brain_mask, bool), native_affine=np.asarray(native.affine),
+                        native_ignore=native.ignore, source=source)
+
+
+def prepare_open_ms(spacing: float | None = 2.0, modalities: Sequence[str] = ("FLAIR", "T1"),
+                    patients: Sequence[str] | None = None, root: str | Path | None = None) -> list[PreparedCase]:
+    """The open_ms_data patients with images (07, 19, 26, or ``patients``), prepared at ``spacing`` mm.
+
+    Native grid: the stored 1 mm grid reoriented to RAS. Raises :class:`DataError` when the
+    data are not under the data root (use :func:`prepare_synthetic` instead).
+    """
+    folder = open_ms_dir(root)
+    if folder is None:
+        raise DataError("open_ms_data not found under the data root (COURSE_DATA_DIR); use prepare_synthetic "
+                        "or point COURSE_DATA_DIR at the folder that holds open_ms_data/.")
+    files = find_cases(folder, OPEN_MS_LAYOUT, modalities, on_incomplete="skip")
+    if patients is not None:
+        wanted = set(patients)
+        files = [f for f in files if f.name in wanted]
+        missing = wanted - {f.name for f in files}
+        if missing:
+            raise DataError(f"open_ms_data under {folder} has no complete case {sorted(missing)}; "
+                            "complete ones: patient07, patient19, patient26.")
+    return [prepare_case(load_case(f, OPEN_MS_LAYOUT, modalities), spacing, "open_ms") for f in files]
+
+
+def prepare_synthetic(n: int, seed: int = 0, spacing: float = 2.0, **kwargs: Any) -> list[PreparedCase]:
+    """``n`` synthetic cases (:func:`~course_utils.mri.synthetic.make_synthetic_case`, seeds
+    ``seed, seed + 1, ...``) generated directly at ``spacing`` mm, which is also their native grid."""
+    from .synthetic import make_synthetic_cases
+
+    out = []
+    for case in make_synthetic_cases(n, seed=seed, spacing=spacing, **kwargs):
+        case.extras = {}
+        out.append(prepare_case(case, None, "synthetic"))
+    return out
+
+
+# ----- model and training --------------------------------------------------------------------------
+def build_lesion_model(in_channels: int = 2, base_width: int = 8, depth: int = 3, out_channels: int = 1):
+    """The course U-Net in 3D: ``(B, in_channels, X, Y, Z) -> (B, out_channels, X, Y, Z)`` logits, BatchNorm.
+
+    Patch sizes must be multiples of ``2 ** (depth - 1)``.
+    """
+    from ..models import UNet
+
+    return UNet(in_channels=in_channels, out_channels=out_channels, dims=3, depth=depth, base_width=base_width)
+
+
+def lesion_patches(cases: Sequence[PreparedCase | MRICase], *, patch_size: int, samples_per_epoch: int,
+                   lesion_fraction: float = 0.5, modalities: Sequence[str] | None = None,
+                   flips: bool = True, seed: int = 0) -> LesionPatchDataset:
+    """A :class:`LesionPatchDataset` over the working-grid cases (left-right flips if ``flips``)."""
+    mri = [c.case if isinstance(c, PreparedCase) else c for c in cases]
+    return LesionPatchDataset(mri, patch_size=patch_size, samples_per_epoch=samples_per_epoch,
+                              lesion_fraction=lesion_fraction, modalities=modalities,
+                              flip_axes=(0,) if flips else (), seed=seed)
+
+
+def train_lesion_model(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 4, lr: float = 3e-3,
+                       epochs: int = 100, max_seconds: float | None = None, bce_weight: float = 0.5,
+                       weight_decay: float = 1e-4, loss_fn: Any = None, device: torch.device | str | None = None,
+                       amp: bool | str = False, show_progress: bool = True, verbose: bool = True):
+    """Train with AdamW and :class:`~course_utils.vessel_pipeline.WarmupCosine` for ``epochs``
+    epochs or ``max_seconds``, whichever ends first; returns ``fit``'s ``History``.
+
+    ``loss_fn`` defaults to BCE + soft Dice (``bce_weight``); each batch of ``dataset`` is
+    ``(inputs, targets, ...)``. ``amp``: mixed precision (:mod:`course_utils.precision`; ``"auto"``:
+    float16 on CUDA, bfloat16 on CPUs that have it).
+    """
+    from ..device import pick_device
+    from ..losses import BCEDiceLoss
+    from ..training import fit
+    from ..vessel_pipeline import WarmupCosine
+
+    device = pick_device(device if isinstance(device, str) or device is None else str(device))
+    loader = DataLoader(dataset, batch_size=int(batch_size), shuffle=False, num_workers=0, drop_last=True)
+    if len(loader) == 0:
+        raise ValueError(f"samples_per_epoch ({len(dataset)}) is smaller than batch_size ({batch_size}).")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    schedule = WarmupCosine(optimizer, lr, total_steps=int(epochs) * len(loader), seconds=max_seconds)
+    loss_fn = BCEDiceLoss(bce_weight=bce_weight) if loss_fn is None else loss_fn
+    return fit(model, loader, loss_fn, optimizer, epochs=int(epochs), device=device, scheduler=schedule,
+               max_seconds=max_seconds, amp=amp, show_progress=show_progress, verbose=verbose)
+
+
+# ----- inference -----------------------------------------------------------------------------------
+def predict_working(model: torch.nn.Module, case: MRICase, *, patch_size: int, overlap: float = 0.5,
+                    batch_size: int = 8, tta: str = "none", modalities: Sequence[str] | None = None,
+                    progress: bool = False, amp: bool | str = False) -> np.ndarray:
+    """Lesion probability ``(X, Y, Z)`` float32 on ``case``'s (working) grid, 0 outside its brain mask.
+
+    Sliding windows of ``patch_size`` with ``overlap`` and Gaussian blending;
+    ``tta="flips"`` also averages the 8 flipped copies.
+    """
+    from ..inference import sliding_window_inference
+
+    if tta not in TTA_CHOICES:
+        raise ValueError(f"tta must be one of {TTA_CHOICES}, got {tta!r}.")
+    image = torch.from_numpy(case.stack(list(modalities) if modalities is not None else case.modalities))
+    prob = sliding_window_inference(model, image, patch_shape(patch_size), overlap=overlap, batch_size=batch_size,
+                                    activation="sigmoid", progress=progress, tta_flips=tta == "flips", amp=amp)
+    prob = prob[0].cpu().numpy().astype(np.float32)
+    prob[~case.brain_mask.astype(bool)] = 0.0
+    return prob
+
+
+def to_native(prob: np.ndarray, prepared: PreparedCase) -> np.ndarray:
+    """A working-grid probability on the native grid (linear interpolation), 0 outside the native brain."""
+    case = prepared.case
+    vol = resample_to_grid(Volume(np.asarray(prob, np.float32), case.affine), prepared.native_shape,
+                           prepared.native_affine, "image")
+    out = np.clip(vol.data, 0.0, 1.0).astype(np.float32)
+    out[~prepared.native_mask] = 0.0
+    return out
+
+
+def predict_case(model: torch.nn.Module, prepared: PreparedCase, **kwargs: Any) -> tuple[np.ndarray, float]:
+    """``(probability on the native grid, seconds)``: :func:`predict_working` then :func:`to_native`."""
+    start = time.perf_counter()
+    prob = to_native(predict_working(model, prepared.case, **kwargs), prepared)
+    return prob, time.perf_counter() - start
+
+
+# ----- threshold and metrics -----------------------------------------------------------------------
+def choose_threshold(probs: Sequence[np.ndarray], cases: Sequence[PreparedCase],
+                     candidates: Sequence[float] | None = None) -> float:
+    """The threshold with the best **mean per-case Dice** over ``cases`` (native grids, ignore voxels left out).
+
+    The mean over cases, as the benchmark reports it: a pooled Dice would let the patient with the
+    largest lesion load decide alone. Use training volumes only: choosing it on the test volumes
+    would be tuning on the answer. Ties go to the lowest threshold.
+    """
+    if len(probs) != len(cases) or not cases:
+        raise ValueError(f"need one probability map per case, got {len(probs)} maps for {len(cases)} cases.")
+    candidates = np.arange(0.05, 0.951, 0.05) if candidates is None else np.asarray(candidates, float)
+    scores = np.zeros(len(candidates))
+    for prob, pc in zip(probs, cases):
+        if prob.shape != pc.native_shape:
+            raise ValueError(f"probability of shape {prob.shape} for case {pc.name!r} with native shape "
+                             f"{pc.native_shape}; bring it to the native grid first (to_native).")
+        keep = pc.native_mask if pc.native_ignore is None else pc.native_mask & ~pc.native_ignore
+        p, t = prob[keep], pc.native_label[keep] > 0
+        p_true = np.sort(p[t])
+        p_all = np.sort(p)
+        n_pred = p_all.size - np.searchsorted(p_all, candidates, side="left")    # voxels >= threshold
+        n_tp = p_true.size - np.searchsorted(p_true, candidates, side="left")
+        total = n_pred + p_true.size
+        scores += np.where(total > 0, 2 * n_tp / np.maximum(total, 1), 1.0)
+    return float(candidates[int(np.argmax(scores / len(cases)))])
+
+
+def evaluate_case(prob: np.ndarray, prepared: PreparedCase, threshold: float) -> dict[str, float]:
+    """The five WMH metrics (and lesion counts) of ``prob >= threshold`` against the native label.
+
+    Keys: see :func:`~course_utils.metrics.lesions.lesion_metrics`; spacing is the native voxel size.
+    """
+    if prob.shape != prepared.native_shape:
+        raise ValueError(f"probability of shape {prob.shape} differs from the native grid {prepared.native_shape} "
+                         f"of {prepared.name!r}; use to_native first.")
+    pred = (prob >= threshold) & prepared.native_mask
+    return lesion_metrics(pred, prepared.native_label > 0, spacing=prepared.native_spacing,
+                          ignore=prepared.native_ignore)
+
+
+def mean_metrics(rows: Sequence[dict[str, float]], keys: Sequence[str] = METRIC_KEYS) -> dict[str, float]:
+    """Means over rows of each key, NaN values left out (HD95 is NaN for an empty prediction)."""
+    out = {}
+    for k in keys:
+        values = np.array([float(r[k]) for r in rows if k in r], dtype=float)
+        finite = values[np.isfinite(values)]
+        out[k] = float(finite.mean()) if finite.size else float("nan")
+    return out
+
+
+def pooled_dice(probs: Sequence[np.ndarray], cases: Sequence[PreparedCase], threshold: float) -> float:
+    """Dice over all voxels of all cases pooled (native grids)."""
+    pred = np.concatenate([(p >= threshold).ravel() for p in probs])
+    truth = np.concatenate([(c.native_label > 0).ravel() for c in cases])
+    return dice(pred.reshape(1, 1, -1), truth.reshape(1, 1, -1))
+
+
+# ----- bonus: synthesis ----------------------------------------------------------------------------
+class SynthesisPatches(Dataset):
+    """Patches of one modality as input and another as target, e.g. T1 -> FLAIR.
+
+    Wraps a :class:`LesionPatchDataset` (same sampling, flips and ``set_epoch``): item
+    ``(image[source] (1, ...), image[target] (1, ...), valid (1, ...))``.
+    """
+
+    def __init__(self, patches: LesionPatchDataset, source: str = "T1", target: str = "FLAIR"):
+        for name in (source, target):
+            if name not in patches.modalities:
+                raise ValueError(f"modality {name!r} is not among the dataset's {patches.modalities}.")
+        self.patches = patches
+        self.source, self.target = patches.modalities.index(source), patches.modalities.index(target)
+
+    def __len__(self) -> int:
+        return len(self.patches)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.patches.set_epoch(epoch)
+
+    def __getitem__(self, index: int):
+        image, _, valid = self.patches[index]
+        return image[self.source:self.source + 1], image[self.target:self.target + 1], valid
+
+
+# ----- display and files ---------------------------------------------------------------------------
+def native_image(prepared: PreparedCase, modality: str = "FLAIR") -> np.ndarray:
+    """The raw ``modality`` on the native grid (for figures at full resolution).
+
+    Read again from its file (reoriented to RAS) when the case came from one; a case built
+    in memory (synthetic) has its working grid as native grid and returns that image.
+    """
+    from .io import load_volume, to_canonical
+
+    path = prepared.case.paths.get(modality)
+    if path is not None:
+        vol = to_canonical(load_volume(path))
+        if vol.shape != prepared.native_shape:
+            raise DataError(f"{path} has shape {vol.shape}, the native label {prepared.native_shape}.")
+        return vol.data
+    if prepared.case.shape != prepared.native_shape:
+        raise DataError(f"case {prepared.name!r} has no file for {modality!r} and its working grid differs from "
+                        "the native one; show the working-grid image (prepared.case.images) instead.")
+    return prepared.case.images[modality]
+
+
+def unused_path(path: str | Path) -> Path:
+    """``path`` if no file is there, else ``name-001.nii.gz``, ``name-002...``: never an existing file."""
+    path = Path(path)
+    if not path.exists():
+        return path
+    suffix = ".nii.gz" if path.name.endswith(".nii.gz") else path.suffix
+    stem = path.name[: len(path.name) - len(suffix)] if suffix else path.name
+    for i in range(1, 10_000):
+        candidate = path.with_name(f"{stem}-{i:03d}{suffix}")
+        if not candidate.exists():
+            return candidate
+    raise FileExistsError(f"too many numbered copies of {path}")

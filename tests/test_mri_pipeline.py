@@ -1,0 +1,156 @@
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from course_utils.metrics.lesions import dice
+from course_utils.mri import MRICase
+from course_utils.mri.pipeline import (SynthesisPatches, build_lesion_model, choose_threshold, evaluate_case,
+                                       lesion_patches, mean_metrics, predict_case, predict_working, prepare_case,
+                                       to_native, to_working_grid, train_lesion_model)
+
+
+def _native(seed=0, n=16):
+    rng = np.random.default_rng(seed)
+    idx = np.indices((n, n, n)) - (n - 1) / 2
+    brain = (idx ** 2).sum(0) < (n / 2 - 1) ** 2
+    label = np.zeros((n, n, n), np.uint8)
+    label[6:10, 6:10, 6:10] = 1                       # 4^3: exactly 2^3 voxels at 2 mm
+    label[3, 8, 8] = 1                                # one voxel: below half a 2 mm voxel
+    flair = np.where(brain, 1.0 + 2.0 * label + 0.1 * rng.standard_normal(brain.shape), 0).astype(np.float32)
+    t1 = np.where(brain, 2.0 - label + 0.1 * rng.standard_normal(brain.shape), 0).astype(np.float32)
+    return MRICase(name=f"toy{seed}", images={"FLAIR": flair, "T1": t1}, label=label, brain_mask=brain,
+                   affine=np.diag([1.0, 1.0, 1.0, 1.0]))
+
+
+def test_working_grid_halves_and_normalises():
+    work = to_working_grid(_native(), 2.0)
+    assert work.shape == (8, 8, 8) and np.allclose(work.spacing, 2.0)
+    assert work.label.sum() == 8                      # the cube survives, the single voxel does not
+    for img in work.images.values():
+        assert np.all(img[~work.brain_mask] == 0)
+        assert abs(float(img[work.brain_mask].mean())) < 1e-4
+        assert abs(float(img[work.brain_mask].std()) - 1.0) < 1e-3
+
+
+def test_prepare_keeps_native_label_for_metrics():
+    pc = prepare_case(_native(), 2.0)
+    assert pc.native_shape == (16, 16, 16) and pc.native_label.sum() == 65
+    assert pc.native_spacing == (1.0, 1.0, 1.0)
+
+
+class Constant(torch.nn.Module):
+    """Logit ``value`` everywhere (keeps the input's spatial size)."""
+
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return torch.full((x.shape[0], 1, *x.shape[2:]), float(self.value)) + 0 * self.w
+
+
+def test_prediction_is_zero_outside_brain_and_finite():
+    pc = prepare_case(_native(), 2.0)
+    prob = predict_working(Constant(0.0), pc.case, patch_size=4)
+    assert np.isfinite(prob).all()
+    assert np.allclose(prob[pc.case.brain_mask], 0.5) and np.all(prob[~pc.case.brain_mask] == 0)
+    native, seconds = predict_case(Constant(0.0), pc, patch_size=4)
+    assert native.shape == (16, 16, 16) and seconds >= 0
+    assert np.all(native[~pc.native_mask] == 0) and np.isfinite(native).all()
+    deep = ndimage.binary_erosion(pc.native_mask, iterations=3)
+    assert deep.sum() > 100
+    assert np.allclose(native[deep], 0.5, atol=1e-5)  # constant inside the brain stays constant
+
+
+def test_to_native_brings_back_a_block_by_linear_interpolation():
+    pc = prepare_case(_native(), 2.0)
+    work = pc.case.label.astype(np.float32)           # the 2 mm cube (coarse voxels 3, 4) as a "probability"
+    native = to_native(work, pc)
+    # by hand: native voxels 6..9 sit at coarse coordinates 2.75, 3.25, 3.75, 4.25 -> 0.75, 1, 1, 0.75 per
+    # axis; trilinear values are products, so the 8 corners (0.75^3 = 0.42) fall below 0.5, the rest not.
+    expected = np.zeros((16, 16, 16), bool)
+    expected[6:10, 6:10, 6:10] = True
+    for c in np.ndindex(2, 2, 2):
+        expected[tuple(6 + 3 * np.array(c))] = False
+    assert np.array_equal(native >= 0.5, expected)
+    assert native[6, 6, 6] == pytest.approx(0.75 ** 3, abs=1e-5)
+    assert dice(native >= 0.5, pc.native_label == 1) == pytest.approx(2 * 56 / (56 + 65))
+
+
+def test_threshold_and_metrics_on_native_grid():
+    pcs = [prepare_case(_native(s), 2.0) for s in (0, 1)]
+    probs = []
+    for pc in pcs:
+        p = np.where(pc.native_label > 0, 0.62, 0.0).astype(np.float32)
+        p[pc.native_mask & (pc.native_label == 0)] = 0.3   # every background voxel in the brain at 0.3
+        probs.append(p)
+    thr = choose_threshold(probs, pcs)
+    assert 0.3 < thr <= 0.62
+    m = evaluate_case(probs[0], pcs[0], thr)
+    assert m["dice"] == 1.0 and m["lesion_sensitivity"] == 1.0 and m["n_true_lesions"] == 2
+    low = evaluate_case(probs[0], pcs[0], 0.25)
+    assert low["lesion_precision"] == 1.0 and low["dice"] < 0.1
+    with pytest.raises(ValueError, match="native"):
+        evaluate_case(pcs[0].case.label.astype(np.float32), pcs[0], 0.5)
+
+
+def test_mean_metrics_skips_nan():
+    rows = [{"dice": 0.5, "hd95_mm": float("nan")}, {"dice": 0.7, "hd95_mm": 4.0}]
+    out = mean_metrics(rows, ("dice", "hd95_mm"))
+    assert out["dice"] == pytest.approx(0.6) and out["hd95_mm"] == 4.0
+
+
+def test_tiny_training_run_and_synthesis_patches():
+    torch.manual_seed(0)
+    pcs = [prepare_case(_native(s), 2.0) for s in (0, 1)]
+    data = lesion_patches(pcs, patch_size=8, samples_per_epoch=4, lesion_fraction=0.5, seed=0)
+    model = build_lesion_model(2, base_width=2, depth=2)
+    history = train_lesion_model(model, data, batch_size=2, epochs=2, lr=1e-3, show_progress=False, verbose=False)
+    assert len(history) == 2 and np.isfinite(history["train_loss"]).all()
+    synth = SynthesisPatches(data, "T1", "FLAIR")
+    x, y, valid = synth[0]
+    assert x.shape == y.shape == valid.shape == (1, 8, 8, 8)
+    image, _, _ = data[0]
+    assert torch.equal(x[0], image[1]) and torch.equal(y[0], image[0])
+    with pytest.raises(ValueError, match="T2"):
+        SynthesisPatches(data, "T2", "FLAIR")
+
+
+def test_unused_path_never_returns_an_existing_file(tmp_path):
+    from course_utils.mri.pipeline import unused_path
+
+    first = tmp_path / "pred.nii.gz"
+    assert unused_path(first) == first
+    first.write_bytes(b"x")
+    second = unused_path(first)
+    assert second.name == "pred-001.nii.gz" and not second.exists()
+
+
+def test_native_image_of_an_in_memory_case():
+    from course_utils.mri.pipeline import native_image
+
+    native = _native()
+    pc = prepare_case(native, None)
+    assert native_image(pc, "FLAIR").shape == (16, 16, 16)
+    with pytest.raises(Exception, match="working grid"):
+        native_image(prepare_case(native, 2.0), "FLAIR")
+
+
+def test_threshold_maximises_the_mean_dice_over_cases_not_the_pooled_one():
+    a, b = prepare_case(_native(0), 2.0), prepare_case(_native(1), 2.0)
+    big = b.native_label.copy()
+    big[2:14, 4:12, 4:12] = 1                                  # b: a large lesion load
+    b.native_label = big & b.native_mask
+    pa = np.where(a.native_label > 0, 0.3, 0.0).astype(np.float32)     # a: lesions at 0.3 only
+    pb = np.where(b.native_label > 0, 0.9, 0.0).astype(np.float32)     # b: lesions at 0.9
+    pb[b.native_mask & (b.native_label == 0)] = 0.35                  # b: background at 0.35
+    # by hand: thresholds <= 0.3 give Dice 1 on a but flood b (Dice < 1); 0.4..0.9 give b Dice 1 and a Dice 0.
+    # mean Dice: (1 + Dice_b(0.3)) / 2 at 0.3 against 0.5 above 0.35, so the mean prefers 0.3 when Dice_b(0.3) > 0.
+    thr = choose_threshold([pa, pb], [a, b], candidates=[0.3, 0.6])
+    dice_b = dice(pb >= 0.3, b.native_label > 0)
+    assert dice_b > 0 and thr == 0.3
+    from course_utils.mri.pipeline import pooled_dice
+
+    assert pooled_dice([pa, pb], [a, b], 0.6) > pooled_dice([pa, pb], [a, b], 0.3)   # pooled would pick 0.6
