@@ -23,7 +23,6 @@ metric keys are means over folds (HD95: over folds where it is defined).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -33,10 +32,8 @@ import time
 import numpy as np
 import torch
 
-from course_utils import config
-from course_utils.config import get_config
-from course_utils.errors import ConfigError
-from course_utils.device import describe_device, pick_device
+from course_utils import bench_cli
+from course_utils.device import describe_device
 from course_utils.models import count_parameters
 from course_utils.mri import open_ms_dir
 from course_utils.mri.pipeline import (METRIC_KEYS, build_lesion_model, choose_threshold, evaluate_case,
@@ -54,34 +51,21 @@ def log(*args) -> None:
 
 
 def parse_overrides(pairs: list[str], profile: str) -> dict:
-    """``--set knob=value`` pairs of this lesson (:func:`course_utils.config.parse_overrides`)."""
-    try:
-        return config.parse_overrides(LESSON, profile, pairs)
-    except ConfigError as err:
-        raise SystemExit(f"--set {err}") from None
+    """``--set knob=value`` pairs of this lesson."""
+    return bench_cli.parse_overrides(LESSON, pairs, profile)
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "gpu", "auto"))
+    parser = bench_cli.bench_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--train-seconds", type=float, default=None, help="training budget per fold (s)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--folds", type=int, default=None, help="run only the first N folds (quick checks)")
     parser.add_argument("--only", action="append", default=None, metavar="PATIENT",
                         help="hold out only this patient (repeatable; quick checks)")
     parser.add_argument("--synthetic", action="store_true", help="use synthetic patients even if open_ms_data exists")
-    parser.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
-                        help="override a knob of the lesson config (repeatable)")
     args = parser.parse_args(argv)
     wall_start = time.perf_counter()
-    os.environ.setdefault("COURSE_PLAIN_PROGRESS", "1")
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    cfg = get_config(LESSON, args.profile, train_seconds=args.train_seconds, seed=args.seed,
-                     **parse_overrides(args.set, args.profile if args.profile != "auto" else "cpu"))
-    device = pick_device("cuda" if cfg.profile == "gpu" and torch.cuda.is_available() else None)
+    cfg, device = bench_cli.start_run(LESSON, args, train_seconds=args.train_seconds, seed=args.seed)
     log(f"profile {cfg.profile} on {describe_device(device)}, {torch.get_num_threads()} thread(s), "
         f"load {os.getloadavg()[0]:.2f}")
     log(dict(cfg))

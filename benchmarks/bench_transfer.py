@@ -20,7 +20,6 @@ Prints progress, then as the last line one JSON object.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -29,10 +28,8 @@ import time
 
 import torch
 
-from course_utils import config
-from course_utils.config import get_config
-from course_utils.errors import ConfigError
-from course_utils.device import describe_device, pick_device
+from course_utils import bench_cli
+from course_utils.device import describe_device
 from course_utils.seeding import seed_everything
 from course_utils.transfer import VARIANTS, load_pretrained, parse_sizes, run_comparison
 from course_utils.vessel_pipeline import load_vessel_data
@@ -43,28 +40,16 @@ RUN_KNOBS = ("steps", "log_every", "patch_size", "batch_size", "lr", "encoder_lr
 
 
 def parse_overrides(pairs: list[str], profile: str) -> dict:
-    """``--set knob=value`` pairs of this lesson (:func:`course_utils.config.parse_overrides`)."""
-    try:
-        return config.parse_overrides(LESSON, profile, pairs)
-    except ConfigError as err:
-        raise SystemExit(f"--set {err}") from None
+    """``--set knob=value`` pairs of this lesson."""
+    return bench_cli.parse_overrides(LESSON, pairs, profile)
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "gpu", "auto"))
+    parser = bench_cli.bench_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--weights", default=None, help="encoder weights: auto, imagenet, lite or a file path")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of the variants")
-    parser.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
-                        help="override a knob of the lesson config (repeatable)")
     args = parser.parse_args(argv)
-    os.environ.setdefault("COURSE_PLAIN_PROGRESS", "1")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    overrides = parse_overrides(args.set, args.profile if args.profile != "auto" else "cpu")
-    cfg = get_config(LESSON, args.profile, weights=args.weights, **overrides)
-    device = pick_device("cuda" if cfg.profile == "gpu" and torch.cuda.is_available() else None)
+    cfg, device = bench_cli.start_run(LESSON, args, weights=args.weights)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     sizes = parse_sizes(cfg.sizes)
     print(f"profile {cfg.profile} on {describe_device(device)}, {torch.get_num_threads()} thread(s), "

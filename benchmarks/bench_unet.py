@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from course_utils.device import describe_device, pick_device
+from course_utils.device import describe_device
 from course_utils.models import UNet, count_parameters, crop_to, pad_to_multiple
 
 
