@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> dict:
                               fixed=True) if val else None
     start = time.perf_counter()
     history = train_vessel_model(model, loader, val_loader=val_loader, lr=cfg.lr, epochs=cfg.epochs,
-                                 bce_weight=cfg.bce_weight, amp=cfg.amp,
-                                 max_seconds=cfg.train_seconds, device=device,
+                                 bce_weight=cfg.bce_weight, amp=cfg.amp, channels_last=cfg.channels_last,
+                                 ema_decay=cfg.ema_decay, max_seconds=cfg.train_seconds, device=device,
                                  show_progress=True)
     train_seconds = time.perf_counter() - start
 
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
     probs, infer_seconds = predict_cases(model, test, tta=cfg.tta, amp=cfg.amp)
     metrics = evaluate_vessels(probs, data.test, threshold)
     result = {"benchmark": "drive", "profile": cfg.profile, "data": data.source,
-              **{k: round(v, 4) for k, v in metrics.items()},
+              **{k: round(v, 5 if k == "auc" else 4) for k, v in metrics.items()},
               "threshold": round(threshold, 4), "tta": cfg.tta,
               "precision": describe_precision(device, cfg.amp),
               "train_seconds": round(train_seconds, 1), "epochs": len(history),
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
         plain_probs, plain_seconds = predict_cases(model, test, tta="none", amp=cfg.amp)
         plain = evaluate_vessels(plain_probs, data.test, threshold)
         result.update(infer_seconds_per_image_no_tta=round(prep_seconds + plain_seconds, 3),
-                      auc_no_tta=round(plain["auc"], 4), f1_no_tta=round(plain["f1"], 4))
+                      auc_no_tta=round(plain["auc"], 5), f1_no_tta=round(plain["f1"], 4))
     if data.test_observer2:
         human = observer_metrics(data.test, data.test_observer2)
         result.update({f"human_{k}": round(v, 4) for k, v in human.items()})
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
                   knobs={k: v for k, v in dict(cfg).items() if k not in ("lesson", "profile")},
                   machine=f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_version()}, "
                           f"torch {torch.__version__}")
-    print(f"test: AUC {metrics['auc']:.4f}  F1 {metrics['f1']:.4f}  acc {metrics['accuracy']:.4f}  "
+    print(f"test: AUC {metrics['auc']:.5f}  F1 {metrics['f1']:.4f}  acc {metrics['accuracy']:.4f}  "
           f"sens {metrics['sensitivity']:.4f}  spec {metrics['specificity']:.4f}", flush=True)
     oracle = choose_threshold(probs, data.test)   # diagnostic only: how good was the validation choice?
     print(f"(diagnostic, not a result: the best threshold on the test set would be {oracle:.4f}, "

@@ -13,7 +13,8 @@ open_ms_data patients; never the test patients' masks), and tests on the third. 
 and inference run on a grid of ``spacing`` mm; test probabilities are brought back to the
 native 1 mm grid (linear interpolation, 0 outside the brain) and every metric is computed
 there against the original consensus mask. The threshold is chosen on the fold's real
-training volumes only (best mean Dice over them). Without open_ms_data under the data root
+training volumes only (best mean ``threshold_criterion`` over them: Dice, or the mean of Dice
+and lesion F1). Without open_ms_data under the data root
 (``$COURSE_DATA_DIR``) the run uses ``n_synthetic_cases`` synthetic cases as "patients" and
 says so (``"data": "synthetic"``). Training time counts the training loop; inference time
 is per volume, sliding window plus resampling to the native grid.
@@ -28,6 +29,7 @@ import os
 import platform
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -55,6 +57,18 @@ def parse_overrides(pairs: list[str], profile: str) -> dict:
     return bench_cli.parse_overrides(LESSON, pairs, profile)
 
 
+def save_fold_probs(folder: str, test, prob: np.ndarray, train, train_probs, threshold: float) -> Path:
+    """``folder/<test patient>.npz``: ``test`` and ``train_<patient>`` probabilities (float16) and the threshold."""
+    path = Path(folder) / f"{test.name}.npz"
+    if path.exists():
+        raise FileExistsError(f"{path} exists; give --save-probs an empty folder (nothing is overwritten).")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"test": prob.astype(np.float16), "threshold": np.float32(threshold),
+              **{f"train_{p.name}": q.astype(np.float16) for p, q in zip(train, train_probs)}}
+    np.savez_compressed(path, **arrays)
+    return path
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = bench_cli.bench_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--train-seconds", type=float, default=None, help="training budget per fold (s)")
@@ -63,6 +77,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--only", action="append", default=None, metavar="PATIENT",
                         help="hold out only this patient (repeatable; quick checks)")
     parser.add_argument("--synthetic", action="store_true", help="use synthetic patients even if open_ms_data exists")
+    parser.add_argument("--save-probs", default=None, metavar="DIR",
+                        help="also save each fold's native-grid probabilities (test and training volumes, float16) "
+                             "to DIR/<patient>.npz for later analysis; DIR must not hold them yet")
     args = parser.parse_args(argv)
     wall_start = time.perf_counter()
     cfg, device = bench_cli.start_run(LESSON, args, train_seconds=args.train_seconds, seed=args.seed)
@@ -97,21 +114,25 @@ def main(argv: list[str] | None = None) -> dict:
         model = build_lesion_model(2, cfg.base_width, cfg.depth)
         params = count_parameters(model)
         dataset = lesion_patches(train + extra, patch_size=cfg.patch_size, samples_per_epoch=cfg.samples_per_epoch,
-                                 lesion_fraction=cfg.lesion_fraction, modalities=("FLAIR", "T1"),
+                                 lesion_fraction=cfg.lesion_fraction, per_lesion=cfg.per_lesion,
+                                 modalities=("FLAIR", "T1"),
                                  seed=cfg.seed + k)
         log(f"fold {k + 1}/{n_folds}: test {test.name}, train {[p.name for p in train]} + {len(extra)} synthetic")
         start = time.perf_counter()
         history = train_lesion_model(model, dataset, batch_size=cfg.batch_size, lr=cfg.lr, epochs=cfg.epochs,
                                      max_seconds=cfg.train_seconds, bce_weight=cfg.bce_weight, device=device,
-                                     amp=cfg.amp, show_progress=True, verbose=False)
+                                     amp=cfg.amp, channels_last=cfg.channels_last, ema_decay=cfg.ema_decay,
+                                     show_progress=True, verbose=False)
         train_seconds = time.perf_counter() - start
         log(f"  trained {len(history)} epochs in {train_seconds:.0f} s, last loss {history.last('train_loss'):.4f}")
         kw = dict(patch_size=cfg.patch_size, overlap=cfg.overlap, batch_size=2 * cfg.batch_size, tta=cfg.tta,
                   modalities=("FLAIR", "T1"), amp=cfg.amp)
         train_probs = [predict_case(model, p, **kw)[0] for p in train]
-        threshold = choose_threshold(train_probs, train)
+        threshold = choose_threshold(train_probs, train, criterion=cfg.threshold_criterion)
         prob, seconds = predict_case(model, test, **kw)
         m = evaluate_case(prob, test, threshold)
+        if args.save_probs:
+            save_fold_probs(args.save_probs, test, prob, train, train_probs, threshold)
         row = {"patient": test.name, **{key: round(float(m[key]), 4) for key in METRIC_KEYS},
                "train_seconds": round(train_seconds, 1), "infer_seconds_per_volume": round(seconds, 2),
                "threshold": round(threshold, 3), "epochs": len(history),

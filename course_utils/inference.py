@@ -123,9 +123,12 @@ def sliding_window_inference(model: Callable[[torch.Tensor], torch.Tensor], imag
 
 def _predict(model, batch: torch.Tensor, flips: list[tuple[int, ...]], activation: str | None,
              patch: tuple[int, ...]) -> torch.Tensor:
+    from .training import as_layout, memory_layout
+
+    layout = memory_layout(model) if isinstance(model, torch.nn.Module) else None
     total = None
     for dims in flips:
-        x = batch.flip(dims) if dims else batch
+        x = as_layout(batch.flip(dims) if dims else batch, layout)
         y = model(x)
         if not isinstance(y, torch.Tensor) or y.ndim != batch.ndim or tuple(y.shape[2:]) != patch \
                 or y.shape[0] != batch.shape[0]:

@@ -4,8 +4,9 @@
 ``zero_grad``, ``backward``, ``step``; then a validation pass under ``no_grad``),
 plus what a real run needs: progress bars, per-epoch history, a time budget,
 optional mixed precision (float16 on CUDA, bfloat16 on CPUs that have it; see
-:mod:`course_utils.precision`), gradient clipping, and a checkpoint of the best
-epoch.
+:mod:`course_utils.precision`), the channels-last memory layout, an exponential
+moving average (EMA) of the weights, gradient clipping, and a checkpoint of the
+best epoch.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -64,29 +66,84 @@ class History:
         return cls([dict(r) for r in records])
 
 
-def _unpack(batch: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _unpack(batch: Any, device: torch.device, layout: torch.memory_format | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor]:
     if isinstance(batch, Mapping):
         x, y = batch["image"], batch["target"]
     elif isinstance(batch, (tuple, list)) and len(batch) >= 2:
         x, y = batch[0], batch[1]
     else:
         raise TypeError("each batch must be (inputs, targets, ...) or a dict with 'image' and 'target'")
-    return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    return as_layout(x.to(device, non_blocking=True), layout), y.to(device, non_blocking=True)
+
+
+CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}   # tensor rank -> layout
+
+
+def memory_layout(model: nn.Module) -> torch.memory_format | None:
+    """``torch.channels_last`` / ``torch.channels_last_3d`` if ``model``'s convolution weights are stored
+    channels-last, else ``None``.
+
+    Judged on the first 4-D or 5-D weight whose layout is unambiguous (more than one input
+    channel and a kernel larger than 1); ``None`` for models without one.
+    """
+    for p in model.parameters():
+        if p.ndim in CHANNELS_LAST and p.shape[1] > 1 and int(np.prod(p.shape[2:])) > 1:
+            layout = CHANNELS_LAST[p.ndim]
+            return layout if p.is_contiguous(memory_format=layout) and not p.is_contiguous() else None
+    return None
+
+
+def uses_channels_last(model: nn.Module) -> bool:
+    """Whether ``model``'s 2-D or 3-D convolution weights are stored channels-last (:func:`memory_layout`)."""
+    return memory_layout(model) is not None
+
+
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """``model`` with its convolution weights stored channels-last (in place; 2-D or 3-D networks)."""
+    ranks = {p.ndim for p in model.parameters() if p.ndim in CHANNELS_LAST}
+    if len(ranks) == 1:
+        model.to(memory_format=CHANNELS_LAST[ranks.pop()])
+    return model
+
+
+def as_layout(x: torch.Tensor, layout: torch.memory_format | None) -> torch.Tensor:
+    """``x`` in ``layout`` when it has the rank of that layout (``None``: unchanged)."""
+    if layout is not None and CHANNELS_LAST.get(x.ndim) == layout:
+        return x.contiguous(memory_format=layout)
+    return x
+
+
+def weight_ema(model: nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
+    """An exponential moving average of ``model``'s weights and BatchNorm statistics.
+
+    After each optimiser step call ``ema.update_parameters(model)``; ``ema.module`` is
+    then the averaged network: ``w_ema <- decay * w_ema + (1 - decay) * w``, so it
+    averages over about ``1 / (1 - decay)`` of the last steps (``decay=0.998``: 500).
+    PyTorch's :class:`torch.optim.swa_utils.AveragedModel` does the work.
+    """
+    if not 0.0 < decay < 1.0:
+        raise ValueError(f"ema decay must be in (0, 1), e.g. 0.998, got {decay}.")
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optimizer: torch.optim.Optimizer,
                     device: torch.device, *, scheduler: Any = None, scaler: Any = None, amp: bool | str = False,
-                    grad_clip: float | None = None, deadline: float | None = None,
+                    grad_clip: float | None = None, deadline: float | None = None, ema: Any = None,
                     show_progress: bool = True, desc: str = "train") -> float:
     """One pass over ``loader``; returns the mean loss per sample.
 
-    ``scheduler`` (if given) steps after every batch (e.g. OneCycleLR). Stops early,
-    after a whole batch, once ``time.perf_counter()`` passes ``deadline``.
+    ``scheduler`` (if given) steps after every batch (e.g. OneCycleLR); ``ema`` (from
+    :func:`weight_ema`, if given) is updated after every step. Stops early, after a
+    whole batch, once ``time.perf_counter()`` passes ``deadline``.
     """
     model.train()
+    layout = memory_layout(model)
     total, count = 0.0, 0
     for batch in progress(loader, enabled=show_progress, desc=desc, leave=False):
-        x, y = _unpack(batch, device)
+        x, y = _unpack(batch, device, layout)
         with autocast(device, amp):
             logits = model(x)
         loss = loss_fn(logits.float(), y)   # the loss always in float32
@@ -105,6 +162,8 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optim
             if grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
+        if ema is not None:
+            ema.update_parameters(model)
         if scheduler is not None:
             scheduler.step()
         total += loss.item() * x.shape[0]
@@ -119,10 +178,11 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable | None, devic
              metrics: Mapping[str, MetricFn] | None = None, amp: bool | str = False) -> dict[str, float]:
     """Mean loss and metrics over ``loader`` (sample-weighted means of per-batch values)."""
     model.eval()
+    layout = memory_layout(model)
     sums: dict[str, float] = {}
     count = 0
     for batch in loader:
-        x, y = _unpack(batch, device)
+        x, y = _unpack(batch, device, layout)
         with autocast(device, amp):
             logits = model(x)
         n = x.shape[0]
@@ -141,6 +201,7 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: 
         epochs: int, val_loader: Iterable | None = None, metrics: Mapping[str, MetricFn] | None = None,
         device: torch.device | str | None = None, scheduler: Any = None, amp: bool | str = False,
         grad_clip: float | None = None, max_seconds: float | None = None,
+        channels_last: bool = False, ema_decay: float | None = None,
         checkpoint_path: str | Path | None = None, monitor: str = "val_loss", mode: str = "min",
         show_progress: bool = True, verbose: bool = True) -> History:
     """Train ``model`` for ``epochs`` epochs (or until ``max_seconds``) and return its :class:`History`.
@@ -151,6 +212,11 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: 
     there (the file is replaced during the run; it is this run's own file).
     ``amp``: mixed precision (:mod:`course_utils.precision`): ``True`` = float16 with gradient
     scaling on CUDA, bfloat16 on a CPU with native bfloat16, float32 elsewhere.
+    ``channels_last=True`` stores a 2-D or 3-D network and its input batches channels-last
+    (``(B, H, W, C)`` or ``(B, D, H, W, C)`` in memory), which makes convolutions faster on
+    CPUs and recent GPUs; the numbers do not change. ``ema_decay`` (e.g. 0.998): keep an exponential moving
+    average of the weights (:func:`weight_ema`), validate it, and copy it into ``model``
+    at the end, so the returned network is the averaged one.
     If the training loader's dataset has ``set_epoch`` (random-patch datasets),
     it is called with the epoch number (1, 2, ...) before each epoch.
     """
@@ -158,6 +224,9 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: 
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     device = pick_device(device if isinstance(device, str) or device is None else str(device))
     model.to(device)
+    if channels_last:
+        to_channels_last(model)
+    ema = weight_ema(model, ema_decay) if ema_decay else None
     scaler = torch.amp.GradScaler("cuda") if needs_grad_scaler(device, amp) else None
     history = History()
     start = time.perf_counter()
@@ -171,11 +240,12 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: 
             dataset.set_epoch(epoch)
         train_loss = train_one_epoch(model, train_loader, loss_fn, optimizer, device, scheduler=scheduler,
                                      scaler=scaler, amp=amp, grad_clip=grad_clip, deadline=deadline,
-                                     show_progress=show_progress, desc=f"epoch {epoch}")
+                                     ema=ema, show_progress=show_progress, desc=f"epoch {epoch}")
         record: dict[str, float] = {"epoch": epoch, "train_loss": train_loss,
                                     "lr": optimizer.param_groups[0]["lr"]}
         if val_loader is not None:
-            for name, value in evaluate(model, val_loader, loss_fn, device, metrics=metrics, amp=amp).items():
+            judged = ema.module if ema is not None else model
+            for name, value in evaluate(judged, val_loader, loss_fn, device, metrics=metrics, amp=amp).items():
                 record[f"val_{name}"] = value
         record["seconds"] = time.perf_counter() - t0
         history.append(record)
@@ -187,12 +257,14 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: 
                 best = value
                 from .checkpoint import save_checkpoint
 
-                save_checkpoint(checkpoint_path, model, optimizer=optimizer, history=history,
+                save_checkpoint(checkpoint_path, ema.module if ema is not None else model, optimizer=optimizer, history=history,
                                 meta={"epoch": epoch, monitor: value}, on_exists="overwrite")
         if deadline is not None and time.perf_counter() > deadline:
             if verbose:
                 print(f"time budget of {max_seconds:.0f} s reached after epoch {epoch}")
             break
+    if ema is not None:   # the averaged weights (and BatchNorm statistics) become the model's
+        model.load_state_dict(ema.module.state_dict())
     if verbose and history.records:
         last = history.records[-1]
         summary = ", ".join(f"{k}={v:.4f}" for k, v in last.items() if k.startswith(("train_", "val_")))

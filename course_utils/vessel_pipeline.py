@@ -30,6 +30,7 @@ from .errors import DataError
 from .metrics import best_threshold, binary_metrics, roc_auc_in_mask
 from .models import UNet, crop_to, pad_to_multiple
 from .precision import autocast
+from .training import as_layout, memory_layout
 
 TTA_MODES = ("none", "hflip", "flips")
 
@@ -195,6 +196,7 @@ class WarmupCosine:
 def train_vessel_model(model: torch.nn.Module, train_loader: Any, *, val_loader: Any = None, lr: float = 3e-3,
                        max_seconds: float | None = None, epochs: int = 1000, weight_decay: float = 1e-4,
                        bce_weight: float = 0.5, device: torch.device | str | None = None, amp: bool | str = False,
+                       channels_last: bool = False, ema_decay: float | None = None,
                        show_progress: bool = False, verbose: bool = True):
     """Train with BCE + soft Dice, AdamW and :class:`WarmupCosine`; returns the ``History`` of ``fit``.
 
@@ -202,6 +204,8 @@ def train_vessel_model(model: torch.nn.Module, train_loader: Any, *, val_loader:
     comes first; the schedule decays over the same budget. With ``val_loader`` each
     epoch records ``val_loss`` and ``val_dice`` (on patches). ``amp``: mixed precision
     (:mod:`course_utils.precision`; ``True``: float16 on CUDA, bfloat16 on CPUs that have it).
+    ``channels_last``: the faster memory layout for convolutions; ``ema_decay`` (e.g.
+    0.998): the model ends as the moving average of its weights (see ``fit``).
     """
     from .losses import BCEDiceLoss
     from .metrics import dice_score
@@ -215,7 +219,8 @@ def train_vessel_model(model: torch.nn.Module, train_loader: Any, *, val_loader:
     metrics = {"dice": lambda logits, y: float(dice_score(logits, y))} if val_loader is not None else None
     return fit(model, train_loader, BCEDiceLoss(bce_weight=bce_weight), optimizer, epochs=int(epochs),
                val_loader=val_loader, metrics=metrics, device=device, scheduler=schedule,
-               max_seconds=max_seconds, amp=amp, show_progress=show_progress, verbose=verbose)
+               max_seconds=max_seconds, amp=amp, channels_last=channels_last,
+               ema_decay=ema_decay or None, show_progress=show_progress, verbose=verbose)
 
 
 # --------------------------------------------------------------------------- inference
@@ -242,6 +247,7 @@ def predict_probability(model: torch.nn.Module, image: np.ndarray | torch.Tensor
         raise ValueError(f"expected a preprocessed image (H, W, C), got shape {tuple(image.shape)}.")
     x = image.permute(2, 0, 1)[None]  # (1, C, H, W)
     device = torch.device(device) if device is not None else next(model.parameters()).device
+    layout = memory_layout(model)
     flips = _tta_flips(tta)
     was_training = model.training
     model.eval()
@@ -254,9 +260,10 @@ def predict_probability(model: torch.nn.Module, image: np.ndarray | torch.Tensor
                                                 activation="sigmoid", tta_flips=tta == "flips")[0]
                 return prob.cpu().numpy().astype(np.float32)
             padded, crop = pad_to_multiple(x.to(device), getattr(model, "size_divisor", 1), mode="reflect")
+            padded = as_layout(padded, layout)
             total = None
             for dims in flips:
-                inp = padded.flip(dims) if dims else padded
+                inp = as_layout(padded.flip(dims), layout) if dims else padded
                 out = torch.sigmoid(model(inp).float())
                 out = out.flip(dims) if dims else out
                 total = out if total is None else total + out

@@ -134,3 +134,17 @@ def test_bad_arguments():
         sliding_window_inference(model, torch.zeros(1, 8, 8), (4, 4, 4))
     with pytest.raises(ValueError, match="keeps the spatial size"):
         sliding_window_inference(nn.Conv2d(1, 1, 3), torch.zeros(1, 8, 8), 4)
+
+
+def test_channels_last_3d_model_gives_the_same_windows():
+    from course_utils.models import UNet
+    from course_utils.training import memory_layout, to_channels_last
+
+    torch.manual_seed(4)
+    model = UNet(in_channels=2, out_channels=1, dims=3, depth=2, base_width=4).eval()
+    image = torch.randn(2, 12, 10, 9)
+    plain = sliding_window_inference(model, image, patch_size=8, overlap=0.5, activation="sigmoid", tta_flips=True)
+    to_channels_last(model)
+    assert memory_layout(model) == torch.channels_last_3d
+    out = sliding_window_inference(model, image, patch_size=8, overlap=0.5, activation="sigmoid", tta_flips=True)
+    torch.testing.assert_close(out, plain, rtol=1e-5, atol=1e-5)

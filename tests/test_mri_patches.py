@@ -106,3 +106,30 @@ def test_whole_volume_inference_has_no_nan_outside_the_brain():
     out = sliding_window_inference(lambda x: x[:, 1:2] * 2.0, volume, patch_size=(12, 12, 12), overlap=0.5)
     assert out.shape == (1, 20, 24, 16) and torch.isfinite(out).all()
     torch.testing.assert_close(out[0], volume[1] * 2.0)
+
+
+def test_per_lesion_sampling_visits_small_lesions_as_often_as_large_ones():
+    from course_utils.metrics.lesions import label_lesions
+
+    shape = (24, 24, 24)
+    label = np.zeros(shape, np.uint8)
+    label[2:12, 2:12, 2:12] = 1          # one big lesion: 1000 voxels
+    label[18, 18, 18] = 1                # two single-voxel lesions
+    label[20, 4, 20] = 1
+    brain = np.ones(shape, bool)
+    case = MRICase(name="big-and-small", images={"FLAIR": label.astype(np.float32)}, label=label,
+                   brain_mask=brain, affine=np.eye(4))
+    lesions, n = label_lesions(label > 0)
+    assert n == 3
+
+    def small_share(per_lesion):
+        ds = LesionPatchDataset([case], 8, samples_per_epoch=600, lesion_fraction=1.0, per_lesion=per_lesion)
+        centres = [ds.locate(i)[1] for i in range(600)]
+        assert all(label[c] == 1 for c in centres)
+        return np.mean([lesions[c] != lesions[5, 5, 5] for c in centres])
+
+    assert small_share(0.0) < 0.02                     # 2 of 1002 voxels
+    assert 2 / 3 - 0.08 < small_share(1.0) < 2 / 3 + 0.08   # 2 of 3 lesions (binomial sd ~0.02)
+    assert 1 / 3 - 0.08 < small_share(0.5) < 1 / 3 + 0.08
+    with pytest.raises(ValueError, match="per_lesion"):
+        LesionPatchDataset([case], 8, per_lesion=2.0)

@@ -154,3 +154,17 @@ def test_threshold_maximises_the_mean_dice_over_cases_not_the_pooled_one():
     from course_utils.mri.pipeline import pooled_dice
 
     assert pooled_dice([pa, pb], [a, b], 0.6) > pooled_dice([pa, pb], [a, b], 0.3)   # pooled would pick 0.6
+
+
+def test_lesion_aware_threshold_keeps_a_small_lesion_that_dice_gives_up():
+    pc = prepare_case(_native(0), 2.0)
+    prob = np.zeros(pc.native_shape, np.float32)
+    prob[6:10, 6:10, 6:10] = 0.9            # the 4^3 cube, confidently
+    prob[5, 6:10, 6:10] = 0.3               # a false halo on one face of it (16 voxels, joined to the cube)
+    prob[3, 8, 8] = 0.3                     # the one-voxel lesion, faintly
+    # by hand: at 0.6 Dice = 2*64/(64+65) = 0.992, lesion F1 = 2/3 (1 of 2 lesions);
+    #          at 0.3 Dice = 2*65/(81+65) = 0.890, lesion F1 = 1 (both found, no false lesion)
+    assert choose_threshold([prob], [pc], candidates=[0.3, 0.6]) == 0.6
+    assert choose_threshold([prob], [pc], candidates=[0.3, 0.6], criterion="dice+lesion_f1") == 0.3
+    with pytest.raises(ValueError, match="criterion"):
+        choose_threshold([prob], [pc], criterion="f1")

@@ -123,3 +123,56 @@ def test_fit_tells_patch_datasets_the_epoch():
     fit(model, DataLoader(ds, batch_size=8), nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1),
         epochs=3, device="cpu", show_progress=False, verbose=False)
     assert ds.epochs_seen == [1, 2, 3]
+
+
+def _conv_model():
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 1, 3, padding=1))
+
+
+def test_channels_last_gives_the_same_numbers_and_layout():
+    from course_utils.training import uses_channels_last
+
+    results = []
+    for cl in (False, True):
+        g = seed_everything(2)
+        model = _conv_model()
+        train = DataLoader(_task(32), batch_size=8, shuffle=True, generator=g)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        hist = fit(model, train, nn.BCEWithLogitsLoss(), opt, epochs=2, device="cpu", channels_last=cl,
+                   show_progress=False, verbose=False)
+        assert uses_channels_last(model) == cl
+        results.append((hist["train_loss"], [p.detach().clone() for p in model.parameters()]))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-5)
+    for a, b in zip(results[0][1], results[1][1]):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_ema_returns_the_running_average_of_the_weights():
+    from course_utils.training import weight_ema
+
+    # by hand: SGD steps, then w_ema = decay * w_ema + (1 - decay) * w after each step
+    seed_everything(4)
+    model = nn.Sequential(nn.Conv2d(1, 1, 1))
+    loader = DataLoader(_task(32), batch_size=8)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    hist = fit(model, loader, nn.BCEWithLogitsLoss(), opt, epochs=2, device="cpu", ema_decay=0.5,
+               show_progress=False, verbose=False)
+    seed_everything(4)
+    live = nn.Sequential(nn.Conv2d(1, 1, 1))
+    loader = DataLoader(_task(32), batch_size=8)
+    opt = torch.optim.SGD(live.parameters(), lr=0.5)
+    average = None
+    for _ in range(2):
+        for x, y in loader:
+            loss = nn.functional.binary_cross_entropy_with_logits(live(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            w = torch.cat([p.detach().flatten() for p in live.parameters()])
+            average = w.clone() if average is None else 0.5 * average + 0.5 * w
+    got = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert torch.allclose(got, average, atol=1e-6)
+    assert not torch.allclose(got, w)          # the average, not the last weights
+    assert len(hist) == 2
+    with pytest.raises(ValueError, match="decay"):
+        weight_ema(model, 1.0)

@@ -231,3 +231,16 @@ def test_train_vessel_model_learns_a_trivial_task():
     assert evaluate_vessels(probs, cases, 0.5)["auc"] > 0.9
     with pytest.raises(ValueError, match="budget"):
         train_vessel_model(model, loader, epochs=1000)
+
+
+def test_channels_last_model_predicts_the_same():
+    from course_utils.training import memory_layout, to_channels_last
+
+    torch.manual_seed(3)
+    model = build_vessel_model(1, base_width=4, depth=3).eval()
+    image = np.random.default_rng(1).random((40, 36, 1)).astype(np.float32)
+    plain = predict_probability(model, image, tta="flips")
+    assert memory_layout(model) is None
+    to_channels_last(model)
+    assert memory_layout(model) == torch.channels_last
+    np.testing.assert_allclose(predict_probability(model, image, tta="flips"), plain, atol=1e-5)

@@ -3,8 +3,11 @@
 Lesions are tiny (often well under 1 % of the brain), so patches drawn uniformly would
 almost never show one. Each patch is centred, with probability ``lesion_fraction``, on a
 random lesion voxel, and otherwise on a random brain voxel that is not lesion
-(background). Voxels marked ``ignore`` are never centres. Parts of a patch outside the
-volume are 0 in every output.
+(background). A random lesion *voxel* lands in the large lesions most of the time, while
+lesion-wise sensitivity counts every lesion once, however small: with ``per_lesion`` > 0 that
+share of the lesion-centred patches first picks a lesion (a connected component) uniformly,
+then a voxel in it, so small lesions are seen as often as large ones. Voxels marked
+``ignore`` are never centres. Parts of a patch outside the volume are 0 in every output.
 
 Sample ``i`` of epoch ``e`` depends only on ``(seed, e, i)``, never on which DataLoader
 worker draws it. Call :meth:`LesionPatchDataset.set_epoch` before each epoch.
@@ -57,13 +60,15 @@ class LesionPatchDataset(Dataset):
     ``modalities``: input channels in order (default: the first case's). ``target``: 1 on
     lesion voxels. ``valid``: 1 in the brain and outside ``ignore`` (use it to mask the
     loss, or ignore it). ``lesion_fraction``: probability that a patch is centred on a
-    lesion voxel. ``flip_axes``: axes (0, 1, 2) each flipped with probability 1/2 as
+    lesion voxel. ``per_lesion``: share of those that pick a lesion (26-connected component)
+    uniformly first, then a voxel in it (0: a lesion voxel uniformly). ``flip_axes``: axes (0, 1, 2) each flipped with probability 1/2 as
     augmentation (axis 0 is left-right in RAS).
     """
 
     def __init__(self, cases: Sequence[MRICase], patch_size: int | Sequence[int] = 32,
                  samples_per_epoch: int = 256, lesion_fraction: float = 0.5,
-                 modalities: Sequence[str] | None = None, flip_axes: Sequence[int] = (), seed: int = 0):
+                 modalities: Sequence[str] | None = None, flip_axes: Sequence[int] = (), seed: int = 0,
+                 per_lesion: float = 0.0):
         if len(cases) == 0:
             raise DataError("LesionPatchDataset got no cases; load some with open_ms_cases(...), load_cases(...) "
                             "or make_synthetic_cases(...).")
@@ -71,14 +76,17 @@ class LesionPatchDataset(Dataset):
             raise ValueError(f"samples_per_epoch must be a positive int, got {samples_per_epoch!r}.")
         if not 0.0 <= lesion_fraction <= 1.0:
             raise ValueError(f"lesion_fraction is a probability in [0, 1], got {lesion_fraction!r}.")
+        if not 0.0 <= per_lesion <= 1.0:
+            raise ValueError(f"per_lesion is a share in [0, 1], got {per_lesion!r}.")
         if any(a not in (0, 1, 2) for a in flip_axes):
             raise ValueError(f"flip_axes must be spatial axes among 0, 1, 2, got {tuple(flip_axes)!r}.")
         self.patch_size = patch_shape(patch_size)
         self.samples_per_epoch, self.lesion_fraction = int(samples_per_epoch), float(lesion_fraction)
+        self.per_lesion = float(per_lesion)
         self.flip_axes, self.seed, self.epoch = tuple(int(a) for a in flip_axes), int(seed), 0
         self.modalities = list(modalities) if modalities is not None else cases[0].modalities
         self.names, self.images, self.targets, self.valid = [], [], [], []
-        self.lesion_voxels, self.background_voxels = [], []
+        self.lesion_voxels, self.background_voxels, self.lesion_starts = [], [], []
         for case in cases:
             if case.label is None:
                 raise DataError(f"case {case.name!r} has no label; patches for training need lesion masks.")
@@ -93,7 +101,9 @@ class LesionPatchDataset(Dataset):
             self.images.append(case.stack(self.modalities))
             self.targets.append(lesion.astype(np.float32))
             self.valid.append(valid.astype(np.float32))
-            self.lesion_voxels.append(np.flatnonzero(lesion))
+            voxels, starts = _voxels_by_lesion(lesion) if self.per_lesion else (np.flatnonzero(lesion), None)
+            self.lesion_voxels.append(voxels)
+            self.lesion_starts.append(starts)
             self.background_voxels.append(np.flatnonzero(background))
 
     def __len__(self) -> int:
@@ -118,7 +128,12 @@ class LesionPatchDataset(Dataset):
         case = int(rng.integers(len(self.images)))
         on_lesion = rng.random() < self.lesion_fraction and len(self.lesion_voxels[case]) > 0
         pool = self.lesion_voxels[case] if on_lesion else self.background_voxels[case]
-        flat = int(pool[rng.integers(len(pool))])
+        if on_lesion and self.per_lesion and rng.random() < self.per_lesion:
+            starts = self.lesion_starts[case]          # lesion k owns pool[starts[k]:starts[k + 1]]
+            k = int(rng.integers(len(starts) - 1))
+            flat = int(pool[starts[k] + rng.integers(starts[k + 1] - starts[k])])
+        else:
+            flat = int(pool[rng.integers(len(pool))])
         centre = tuple(int(v) for v in np.unravel_index(flat, self.targets[case].shape))
         return case, centre, bool(on_lesion)
 
@@ -132,3 +147,21 @@ class LesionPatchDataset(Dataset):
             if rng.random() < 0.5:
                 image, target, valid = (np.flip(a, axis=axis + 1) for a in (image, target, valid))
         return tuple(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for a in (image, target, valid))
+
+
+def _voxels_by_lesion(lesion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices of the lesion voxels grouped by lesion, and where each lesion's run starts.
+
+    Returns ``(voxels, starts)``: lesion ``k`` (26-connected) owns ``voxels[starts[k]:starts[k + 1]]``;
+    ``len(starts)`` is the number of lesions + 1.
+    """
+    from ..metrics.lesions import label_lesions
+
+    labels, n = label_lesions(lesion, connectivity=26)
+    flat = labels.ravel()
+    voxels = np.flatnonzero(flat)
+    order = np.argsort(flat[voxels], kind="stable")
+    voxels = voxels[order]
+    counts = np.bincount(flat[voxels], minlength=n + 1)[1:]
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    return voxels, starts
