@@ -34,3 +34,22 @@ def real_data_root() -> Path | None:
     """The data root given by COURSE_DATA_DIR (CI points it at ../shared/data), if it exists."""
     env = os.environ.get("COURSE_DATA_DIR")
     return Path(env) if env and Path(env).is_dir() else None
+
+
+def load_benchmark(name: str):
+    """The module ``benchmarks/<name>.py`` (the benchmarks are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def empty_data_root(tmp_path, monkeypatch) -> Path:
+    """An empty data root in ``COURSE_DATA_DIR``: the course falls back to its synthetic data."""
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    monkeypatch.setenv("COURSE_DATA_DIR", str(empty))
+    return empty

@@ -1,25 +1,18 @@
 """benchmarks/bench_mri.py in a tiny configuration on the synthetic fallback (no open_ms_data in the data root)."""
-import importlib.util
 import json
 import math
 
-from conftest import REPO
+from conftest import load_benchmark
 
 KEYS = ("dice", "lesion_sensitivity", "lesion_precision", "lesion_f1", "avd_percent", "hd95_mm", "train_seconds",
         "infer_seconds_per_volume")
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_mri", REPO / "benchmarks" / "bench_mri.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_mri")
 
 
-def test_bench_mri_tiny_on_synthetic_data(tmp_path, monkeypatch, capsys):
-    empty = tmp_path / "no-data"
-    empty.mkdir()
-    monkeypatch.setenv("COURSE_DATA_DIR", str(empty))
+def test_bench_mri_tiny_on_synthetic_data(empty_data_root, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_PLAIN_PROGRESS", "1")
     result = _bench().main(["--profile", "smoke", "--set", "spacing=6.0", "--set", "n_synthetic_cases=2",
                             "--set", "epochs=1", "--set", "samples_per_epoch=8", "--set", "patch_size=8",

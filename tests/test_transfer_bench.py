@@ -1,23 +1,16 @@
 """benchmarks/bench_transfer.py in a tiny configuration: synthetic 96x96 images, a few steps, offline weights."""
-import importlib.util
 import json
 
 import pytest
 
-from conftest import REPO
+from conftest import load_benchmark
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_transfer", REPO / "benchmarks" / "bench_transfer.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_transfer")
 
 
-def test_bench_transfer_tiny_run_prints_the_json_contract(tmp_path, monkeypatch, capsys):
-    empty = tmp_path / "no-data"
-    empty.mkdir()
-    monkeypatch.setenv("COURSE_DATA_DIR", str(empty))
+def test_bench_transfer_tiny_run_prints_the_json_contract(empty_data_root, monkeypatch, capsys):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")      # as on an offline machine: "auto" falls back to Lite1
     bench = _bench()
     load = bench.load_vessel_data

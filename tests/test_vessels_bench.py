@@ -1,23 +1,16 @@
 """benchmarks/bench_drive.py in its smoke profile, on the synthetic fallback (no DRIVE in the data root)."""
-import importlib.util
 import json
 
 import pytest
 
-from conftest import REPO
+from conftest import load_benchmark
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_drive", REPO / "benchmarks" / "bench_drive.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_drive")
 
 
-def test_bench_drive_smoke_on_synthetic_data(tmp_path, monkeypatch, capsys):
-    empty = tmp_path / "no-data"
-    empty.mkdir()
-    monkeypatch.setenv("COURSE_DATA_DIR", str(empty))
+def test_bench_drive_smoke_on_synthetic_data(empty_data_root, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_PLAIN_PROGRESS", "1")
     bench = _bench()
     result = bench.main(["--profile", "smoke", "--train-seconds", "5", "--set", "max_train=4", "--set",
