@@ -3,7 +3,7 @@
 Run from the repository root with ``course_utils`` importable (``PYTHONPATH=.``)::
 
     python benchmarks/bench_mri.py --profile smoke              # seconds, checks that it runs
-    python benchmarks/bench_mri.py --profile cpu --threads 2    # about 4 minutes of training per fold
+    python benchmarks/bench_mri.py --profile cpu --threads 2    # about 4 minutes of training per fold, 14 in all
     python benchmarks/bench_mri.py --profile gpu
     python benchmarks/bench_mri.py --profile cpu --set spacing=1.5 --set patch_size=40
 
@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
         params = count_parameters(model)
         dataset = lesion_patches(train + extra, patch_size=cfg.patch_size, samples_per_epoch=cfg.samples_per_epoch,
                                  lesion_fraction=cfg.lesion_fraction, per_lesion=cfg.per_lesion,
+                                 intensity_jitter=cfg.intensity_jitter,
                                  modalities=("FLAIR", "T1"),
                                  seed=cfg.seed + k)
         log(f"fold {k + 1}/{n_folds}: test {test.name}, train {[p.name for p in train]} + {len(extra)} synthetic")
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
                                      show_progress=True, verbose=False)
         train_seconds = time.perf_counter() - start
         log(f"  trained {len(history)} epochs in {train_seconds:.0f} s, last loss {history.last('train_loss'):.4f}")
-        kw = dict(patch_size=cfg.patch_size, overlap=cfg.overlap, batch_size=2 * cfg.batch_size, tta=cfg.tta,
+        kw = dict(patch_size=cfg.infer_patch_size, overlap=cfg.overlap, batch_size=2 * cfg.batch_size, tta=cfg.tta,
                   modalities=("FLAIR", "T1"), amp=cfg.amp)
         train_probs = [predict_case(model, p, **kw)[0] for p in train]
         threshold = choose_threshold(train_probs, train, criterion=cfg.threshold_criterion)

@@ -61,15 +61,17 @@ def sliding_window_inference(model: Callable[[torch.Tensor], torch.Tensor], imag
                              patch_size: int | Sequence[int], overlap: float = 0.5, batch_size: int = 8,
                              blend: str = "gaussian", device: str | torch.device | None = None,
                              progress: bool = False, activation: str | None = None,
-                             tta_flips: bool = False, amp: bool | str = False) -> torch.Tensor:
+                             tta_flips: bool | Sequence[int] = False, amp: bool | str = False) -> torch.Tensor:
     """Predict a whole ``image (C, *spatial)`` (2D ``(C, H, W)`` or 3D ``(C, D, H, W)``) window by window.
 
     ``model`` maps ``(B, C, *patch_size)`` to ``(B, out_channels, *patch_size)``.
     Images smaller than the patch are zero-padded (at the end of each axis) and the
     result cropped back. ``activation``: ``None`` (blend raw logits), ``"sigmoid"``
     or ``"softmax"`` (over channels, applied per window before blending).
-    ``tta_flips``: also predict every flipped copy (4 in 2D, 8 in 3D), flip back and
-    average. Runs under :func:`torch.inference_mode` with ``model.eval()`` and
+    ``tta_flips``: also predict flipped copies, flip back and average: ``True`` every
+    flip (4 in 2D, 8 in 3D); a sequence of spatial axes (0 = the first spatial axis),
+    every flip over those axes only (``(0,)``: 2 passes), e.g. only the flips the
+    network saw as augmentation. Runs under :func:`torch.inference_mode` with ``model.eval()`` and
     restores the model's training mode afterwards. ``device``: where the model runs
     (default: where its parameters are). ``amp``: run the model in mixed precision
     (:mod:`course_utils.precision`); blending stays float32. Returns float32
@@ -93,7 +95,7 @@ def sliding_window_inference(model: Callable[[torch.Tensor], torch.Tensor], imag
     full = tuple(padded.shape[1:])
     grid = list(itertools.product(*(window_starts(s, p, overlap) for s, p in zip(full, patch))))
     weights = blend_weights(patch, blend).to(device)
-    flips = _flip_sets(len(spatial)) if tta_flips else [()]
+    flips = _flip_sets(len(spatial), tta_flips)
 
     was_training = getattr(model, "training", None)
     if hasattr(model, "eval"):
@@ -146,9 +148,19 @@ def _predict(model, batch: torch.Tensor, flips: list[tuple[int, ...]], activatio
     return total / len(flips)
 
 
-def _flip_sets(n_spatial: int) -> list[tuple[int, ...]]:
-    """Every subset of the spatial axes of a ``(B, C, *spatial)`` batch, the empty one first."""
-    axes = range(2, 2 + n_spatial)
+def _flip_sets(n_spatial: int, tta_flips: bool | Sequence[int] = True) -> list[tuple[int, ...]]:
+    """Every subset of the flipped axes of a ``(B, C, *spatial)`` batch, the empty one first.
+
+    ``tta_flips``: ``True`` (all spatial axes), ``False`` (none: ``[()]``) or spatial axes (0-based).
+    """
+    if isinstance(tta_flips, bool):
+        spatial_axes = range(n_spatial) if tta_flips else ()
+    else:
+        spatial_axes = sorted({int(a) for a in tta_flips})
+        if any(not 0 <= a < n_spatial for a in spatial_axes):
+            raise ValueError(f"tta_flips axes must be spatial axes 0..{n_spatial - 1} of the image, "
+                             f"got {tuple(tta_flips)}.")
+    axes = [2 + a for a in spatial_axes]
     return [combo for r in range(n_spatial + 1) for combo in itertools.combinations(axes, r)]
 
 

@@ -257,7 +257,8 @@ def predict_probability(model: torch.nn.Module, image: np.ndarray | torch.Tensor
                 from .inference import sliding_window_inference
 
                 prob = sliding_window_inference(model, x[0], tile, overlap=0.5, device=device,
-                                                activation="sigmoid", tta_flips=tta == "flips")[0]
+                                                activation="sigmoid",
+                                                tta_flips={"none": False, "hflip": (1,), "flips": True}[tta])[0]
                 return prob.cpu().numpy().astype(np.float32)
             padded, crop = pad_to_multiple(x.to(device), getattr(model, "size_divisor", 1), mode="reflect")
             padded = as_layout(padded, layout)

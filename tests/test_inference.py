@@ -66,6 +66,17 @@ def test_tta_averages_flipped_predictions():
     tta = sliding_window_inference(RowIndex(), image, 8, tta_flips=True)
     torch.testing.assert_close(plain[0, :, 0], torch.arange(8.0))
     torch.testing.assert_close(tta, torch.full((1, 8, 8), 3.5))  # mean of r and 7 - r
+    # flips over the second spatial axis only leave the row index alone; over the first they average it
+    cols = sliding_window_inference(RowIndex(), image, 8, tta_flips=(1,))
+    rows = sliding_window_inference(RowIndex(), image, 8, tta_flips=[0])
+    torch.testing.assert_close(cols, plain)
+    torch.testing.assert_close(rows, torch.full((1, 8, 8), 3.5))
+
+
+def test_tta_flip_axes_are_checked():
+    image = torch.zeros(1, 8, 8)
+    with pytest.raises(ValueError, match="spatial axes 0..1"):
+        sliding_window_inference(nn.Identity(), image, 8, tta_flips=(2,))
 
 
 def test_every_pixel_covered_no_nan_with_constant_model():

@@ -67,6 +67,34 @@ def test_flips_keep_image_and_target_together():
     assert flipped_any
 
 
+def test_intensity_jitter_rescales_each_channel_inside_the_brain_only():
+    case = small_case(0, with_ignore=False)             # valid == brain here; T1 channel == label
+    kw = dict(samples_per_epoch=40, lesion_fraction=0.5, modalities=["T1", "FLAIR"], flip_axes=(0, 1, 2))
+    jitter = LesionPatchDataset([case], 10, intensity_jitter=0.2, **kw)
+    plain = LesionPatchDataset([case], 10, **kw)
+    offsets = set()
+    for i in range(40):
+        image, target, valid = jitter[i]
+        ref_image, ref_target, _ = plain[i]
+        torch.testing.assert_close(target, ref_target)            # same patch, same flips
+        brain = valid[0] > 0
+        assert torch.all(image[:, ~brain] == 0)                   # outside the brain stays 0
+        t1 = image[0][brain]                                      # = label * (1 + a) + b inside the brain
+        lesion, rest = t1[target[0][brain] > 0], t1[target[0][brain] == 0]
+        b = rest[0].item()
+        assert -0.2 <= b <= 0.2 and torch.allclose(rest, torch.full_like(rest, b))
+        if lesion.numel():
+            a = lesion[0].item() - b - 1
+            assert -0.2 - 1e-6 <= a <= 0.2 + 1e-6 and torch.allclose(lesion, torch.full_like(lesion, 1 + a + b))
+        flair, ref_flair = image[1][brain], ref_image[1][brain]   # FLAIR: its own (a, b), affine in the original
+        slope = np.polyfit(ref_flair.numpy(), flair.numpy(), 1)[0]
+        assert 0.8 - 1e-4 <= slope <= 1.2 + 1e-4
+        offsets.add(round(b, 6))
+    assert len(offsets) > 30                                      # a new draw for every patch
+    with pytest.raises(ValueError, match="intensity_jitter"):
+        LesionPatchDataset([case], 10, intensity_jitter=1.5)
+
+
 def test_deterministic_and_new_patches_each_epoch():
     a = LesionPatchDataset([small_case(0)], 8, samples_per_epoch=10, seed=5)
     b = LesionPatchDataset([small_case(0)], 8, samples_per_epoch=10, seed=5)

@@ -64,6 +64,47 @@ def test_prediction_is_zero_outside_brain_and_finite():
     assert np.allclose(native[deep], 0.5, atol=1e-5)  # constant inside the brain stays constant
 
 
+def _big_case(seed=0):
+    """A 24^3 volume whose brain (a ball) fills only the middle, so cropping to it saves windows."""
+    rng = np.random.default_rng(seed)
+    idx = np.indices((24, 24, 24)) - np.array([9.0, 12.0, 13.0])[:, None, None, None]
+    brain = (idx ** 2).sum(0) < 6.5 ** 2
+    images = {m: np.where(brain, rng.standard_normal(brain.shape), 0).astype(np.float32) for m in ("FLAIR", "T1")}
+    return MRICase(name="ball", images=images, label=np.zeros(brain.shape, np.uint8), brain_mask=brain,
+                   affine=np.eye(4))
+
+
+def test_cropping_to_the_brain_changes_nothing_for_a_voxelwise_network():
+    torch.manual_seed(0)
+    case = _big_case()
+    net = torch.nn.Conv3d(2, 1, 1)           # voxel by voxel: the window positions cannot matter
+    full = predict_working(net, case, patch_size=8, crop_to_brain=False)
+    crop = predict_working(net, case, patch_size=8, crop_to_brain=True)
+    assert np.allclose(full, crop, atol=1e-6)
+    assert np.all(crop[~case.brain_mask] == 0) and (crop[case.brain_mask] > 0).all()
+    mirrored = predict_working(net, case, patch_size=8, tta="lr")   # a 1x1x1 convolution is mirror-symmetric
+    assert np.allclose(mirrored, crop, atol=1e-6)
+    with pytest.raises(ValueError, match="'lr'"):
+        predict_working(net, case, patch_size=8, tta="mirror")
+
+
+def test_left_right_tta_averages_the_mirrored_prediction():
+    class LeftRamp(torch.nn.Module):
+        """Logit = position along the first axis inside the window: not mirror-symmetric."""
+
+        def forward(self, x):
+            ramp = torch.arange(x.shape[2], dtype=torch.float32).reshape(1, 1, -1, 1, 1)
+            return (ramp.expand(x.shape[0], 1, *x.shape[2:]) - (x.shape[2] - 1) / 2) / 4
+
+    case = _big_case()
+    one = predict_working(LeftRamp(), case, patch_size=24, crop_to_brain=False)
+    two = predict_working(LeftRamp(), case, patch_size=24, crop_to_brain=False, tta="lr")
+    brain = case.brain_mask
+    assert one[brain].std() > 0.1                      # plain: a ramp from left to right
+    # mirrored and flipped back: sigmoid(r) and sigmoid(-r) average to exactly 0.5 everywhere in the brain
+    assert np.allclose(two[brain], 0.5, atol=1e-6)
+
+
 def test_to_native_brings_back_a_block_by_linear_interpolation():
     pc = prepare_case(_native(), 2.0)
     work = pc.case.label.astype(np.float32)           # the 2 mm cube (coarse voxels 3, 4) as a "probability"

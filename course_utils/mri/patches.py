@@ -62,13 +62,16 @@ class LesionPatchDataset(Dataset):
     loss, or ignore it). ``lesion_fraction``: probability that a patch is centred on a
     lesion voxel. ``per_lesion``: share of those that pick a lesion (26-connected component)
     uniformly first, then a voxel in it (0: a lesion voxel uniformly). ``flip_axes``: axes (0, 1, 2) each flipped with probability 1/2 as
-    augmentation (axis 0 is left-right in RAS).
+    augmentation (axis 0 is left-right in RAS). ``intensity_jitter``: each channel of each patch is
+    multiplied by ``1 + a`` and shifted by ``b`` inside the brain, ``a, b`` uniform in
+    ``[-intensity_jitter, intensity_jitter]`` (z-score units; 0: off): scanners and normalisation
+    never give two patients exactly the same contrast, and two training patients are easy to memorise.
     """
 
     def __init__(self, cases: Sequence[MRICase], patch_size: int | Sequence[int] = 32,
                  samples_per_epoch: int = 256, lesion_fraction: float = 0.5,
                  modalities: Sequence[str] | None = None, flip_axes: Sequence[int] = (), seed: int = 0,
-                 per_lesion: float = 0.0):
+                 per_lesion: float = 0.0, intensity_jitter: float = 0.0):
         if len(cases) == 0:
             raise DataError("LesionPatchDataset got no cases; load some with open_ms_cases(...), load_cases(...) "
                             "or make_synthetic_cases(...).")
@@ -78,14 +81,16 @@ class LesionPatchDataset(Dataset):
             raise ValueError(f"lesion_fraction is a probability in [0, 1], got {lesion_fraction!r}.")
         if not 0.0 <= per_lesion <= 1.0:
             raise ValueError(f"per_lesion is a share in [0, 1], got {per_lesion!r}.")
+        if not 0.0 <= intensity_jitter < 1.0:
+            raise ValueError(f"intensity_jitter must be in [0, 1), got {intensity_jitter!r}.")
         if any(a not in (0, 1, 2) for a in flip_axes):
             raise ValueError(f"flip_axes must be spatial axes among 0, 1, 2, got {tuple(flip_axes)!r}.")
         self.patch_size = patch_shape(patch_size)
         self.samples_per_epoch, self.lesion_fraction = int(samples_per_epoch), float(lesion_fraction)
-        self.per_lesion = float(per_lesion)
+        self.per_lesion, self.intensity_jitter = float(per_lesion), float(intensity_jitter)
         self.flip_axes, self.seed, self.epoch = tuple(int(a) for a in flip_axes), int(seed), 0
         self.modalities = list(modalities) if modalities is not None else cases[0].modalities
-        self.names, self.images, self.targets, self.valid = [], [], [], []
+        self.names, self.images, self.targets, self.valid, self.brains = [], [], [], [], []
         self.lesion_voxels, self.background_voxels, self.lesion_starts = [], [], []
         for case in cases:
             if case.label is None:
@@ -101,6 +106,7 @@ class LesionPatchDataset(Dataset):
             self.images.append(case.stack(self.modalities))
             self.targets.append(lesion.astype(np.float32))
             self.valid.append(valid.astype(np.float32))
+            self.brains.append(case.brain_mask.astype(bool))
             voxels, starts = _voxels_by_lesion(lesion) if self.per_lesion else (np.flatnonzero(lesion), None)
             self.lesion_voxels.append(voxels)
             self.lesion_starts.append(starts)
@@ -143,9 +149,13 @@ class LesionPatchDataset(Dataset):
         image = extract_patch(self.images[case], centre, self.patch_size)
         target = extract_patch(self.targets[case], centre, self.patch_size)[None]
         valid = extract_patch(self.valid[case], centre, self.patch_size)[None]
+        brain = extract_patch(self.brains[case], centre, self.patch_size)[None]
         for axis in self.flip_axes:
             if rng.random() < 0.5:
-                image, target, valid = (np.flip(a, axis=axis + 1) for a in (image, target, valid))
+                image, target, valid, brain = (np.flip(a, axis=axis + 1) for a in (image, target, valid, brain))
+        if self.intensity_jitter:
+            scale, shift = rng.uniform(-self.intensity_jitter, self.intensity_jitter, (2, image.shape[0], 1, 1, 1))
+            image = np.where(brain, image * (1 + scale) + shift, 0.0)
         return tuple(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for a in (image, target, valid))
 
 

@@ -36,7 +36,7 @@ from .io import Volume, normalise_intensity, resample_to_grid, resample_to_voxel
 from .patches import LesionPatchDataset, patch_shape
 
 METRIC_KEYS = ("dice", "lesion_sensitivity", "lesion_precision", "lesion_f1", "avd_percent", "hd95_mm")
-TTA_CHOICES = ("none", "flips")
+TTA_CHOICES = ("none", "lr", "flips")
 THRESHOLD_CRITERIA = ("dice", "dice+lesion_f1")
 
 
@@ -147,15 +147,18 @@ def build_lesion_model(in_channels: int = 2, base_width: int = 8, depth: int = 3
 
 def lesion_patches(cases: Sequence[PreparedCase | MRICase], *, patch_size: int, samples_per_epoch: int,
                    lesion_fraction: float = 0.5, modalities: Sequence[str] | None = None,
-                   flips: bool = True, seed: int = 0, per_lesion: float = 0.0) -> LesionPatchDataset:
+                   flips: bool = True, seed: int = 0, per_lesion: float = 0.0,
+                   intensity_jitter: float = 0.0) -> LesionPatchDataset:
     """A :class:`LesionPatchDataset` over the working-grid cases (left-right flips if ``flips``).
 
     ``per_lesion``: share of the lesion-centred patches that pick a lesion uniformly, then a voxel in it.
+    ``intensity_jitter``: random per-channel contrast (``1 +- j``) and offset (``+- j``) in the brain.
     """
     mri = [c.case if isinstance(c, PreparedCase) else c for c in cases]
     return LesionPatchDataset(mri, patch_size=patch_size, samples_per_epoch=samples_per_epoch,
                               lesion_fraction=lesion_fraction, modalities=modalities,
-                              flip_axes=(0,) if flips else (), seed=seed, per_lesion=per_lesion)
+                              flip_axes=(0,) if flips else (), seed=seed, per_lesion=per_lesion,
+                              intensity_jitter=intensity_jitter)
 
 
 def train_lesion_model(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 4, lr: float = 3e-3,
@@ -191,21 +194,32 @@ def train_lesion_model(model: torch.nn.Module, dataset: Dataset, *, batch_size: 
 # ----- inference -----------------------------------------------------------------------------------
 def predict_working(model: torch.nn.Module, case: MRICase, *, patch_size: int, overlap: float = 0.5,
                     batch_size: int = 8, tta: str = "none", modalities: Sequence[str] | None = None,
-                    progress: bool = False, amp: bool | str = False) -> np.ndarray:
+                    progress: bool = False, amp: bool | str = False, crop_to_brain: bool = True) -> np.ndarray:
     """Lesion probability ``(X, Y, Z)`` float32 on ``case``'s (working) grid, 0 outside its brain mask.
 
-    Sliding windows of ``patch_size`` with ``overlap`` and Gaussian blending;
-    ``tta="flips"`` also averages the 8 flipped copies.
+    Sliding windows of ``patch_size`` voxels (the network is fully convolutional: it may be larger
+    than the training patches) with ``overlap`` and Gaussian blending. ``tta``: ``"none"``,
+    ``"lr"`` (also the left-right mirror image, the flip the training patches saw: 2 passes) or
+    ``"flips"`` (all 8 flips). ``crop_to_brain``: slide only over the brain mask's bounding box
+    (plus a margin of ``patch_size // 4``): the images are 0 outside the brain anyway, and half of
+    an MNI volume is background.
     """
     from ..inference import sliding_window_inference
 
     if tta not in TTA_CHOICES:
         raise ValueError(f"tta must be one of {TTA_CHOICES}, got {tta!r}.")
-    image = torch.from_numpy(case.stack(list(modalities) if modalities is not None else case.modalities))
-    prob = sliding_window_inference(model, image, patch_shape(patch_size), overlap=overlap, batch_size=batch_size,
-                                    activation="sigmoid", progress=progress, tta_flips=tta == "flips", amp=amp)
-    prob = prob[0].cpu().numpy().astype(np.float32)
-    prob[~case.brain_mask.astype(bool)] = 0.0
+    brain = case.brain_mask.astype(bool)
+    box = (_bounding_box(brain, margin=max(patch_shape(patch_size)) // 4) if crop_to_brain
+           else tuple(slice(None) for _ in brain.shape))
+    image = case.stack(list(modalities) if modalities is not None else case.modalities)
+    image = torch.from_numpy(np.ascontiguousarray(image[(slice(None),) + box]))
+    flips = {"none": False, "lr": (0,), "flips": True}[tta]
+    inside = sliding_window_inference(model, image, patch_shape(patch_size), overlap=overlap,
+                                      batch_size=batch_size, activation="sigmoid", progress=progress,
+                                      tta_flips=flips, amp=amp)
+    prob = np.zeros(brain.shape, np.float32)
+    prob[box] = inside[0].cpu().numpy()
+    prob[~brain] = 0.0
     return prob
 
 
@@ -266,14 +280,15 @@ def choose_threshold(probs: Sequence[np.ndarray], cases: Sequence[PreparedCase],
     return float(candidates[int(np.argmax(scores / len(cases)))])
 
 
-def _bounding_box(mask: np.ndarray) -> tuple[slice, ...]:
-    """The smallest box of slices that holds every ``True`` voxel of ``mask`` (the whole array if none)."""
+def _bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...]:
+    """The smallest box of slices that holds every ``True`` voxel of ``mask`` (the whole array if none),
+    grown by ``margin`` voxels on each side (clipped to the array)."""
     if not mask.any():
         return tuple(slice(None) for _ in mask.shape)
     box = []
     for axis in range(mask.ndim):
         hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+        box.append(slice(max(int(hit[0]) - margin, 0), min(int(hit[-1]) + 1 + margin, mask.shape[axis])))
     return tuple(box)
 
 
