@@ -146,16 +146,17 @@ class LesionPatchDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rng = self.rng(index)
         case, centre, _ = self.locate(index, rng)
-        image = extract_patch(self.images[case], centre, self.patch_size)
-        target = extract_patch(self.targets[case], centre, self.patch_size)[None]
-        valid = extract_patch(self.valid[case], centre, self.patch_size)[None]
-        brain = extract_patch(self.brains[case], centre, self.patch_size)[None]
+        volumes = [self.images[case], self.targets[case][None], self.valid[case][None]]
+        if self.intensity_jitter:
+            volumes.append(self.brains[case][None])      # only needed to jitter inside the brain
+        arrays = [extract_patch(v, centre, self.patch_size) for v in volumes]
         for axis in self.flip_axes:
             if rng.random() < 0.5:
-                image, target, valid, brain = (np.flip(a, axis=axis + 1) for a in (image, target, valid, brain))
+                arrays = [np.flip(a, axis=axis + 1) for a in arrays]
+        image, target, valid = arrays[:3]
         if self.intensity_jitter:
             scale, shift = rng.uniform(-self.intensity_jitter, self.intensity_jitter, (2, image.shape[0], 1, 1, 1))
-            image = np.where(brain, image * (1 + scale) + shift, 0.0)
+            image = np.where(arrays[3], image * (1 + scale) + shift, 0.0)
         return tuple(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for a in (image, target, valid))
 
 
