@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
         train_seconds = time.perf_counter() - start
         log(f"  trained {len(history)} epochs in {train_seconds:.0f} s, last loss {history.last('train_loss'):.4f}")
         kw = dict(patch_size=cfg.infer_patch_size, overlap=cfg.overlap, batch_size=2 * cfg.batch_size, tta=cfg.tta,
-                  modalities=("FLAIR", "T1"), amp=cfg.amp)
+                  modalities=("FLAIR", "T1"), amp=cfg.amp, rim_mm=cfg.rim_mm)
         train_probs = [predict_case(model, p, **kw)[0] for p in train]
         threshold = choose_threshold(train_probs, train, criterion=cfg.threshold_criterion)
         prob, seconds = predict_case(model, test, **kw)

@@ -209,3 +209,34 @@ def test_lesion_aware_threshold_keeps_a_small_lesion_that_dice_gives_up():
     assert choose_threshold([prob], [pc], candidates=[0.3, 0.6], criterion="dice+lesion_f1") == 0.3
     with pytest.raises(ValueError, match="criterion"):
         choose_threshold([prob], [pc], criterion="f1")
+
+
+def test_brain_depth_is_the_distance_in_mm_to_the_outside():
+    from course_utils.mri.pipeline import brain_depth_mm
+
+    mask = np.zeros((9, 9, 9), bool)
+    mask[1:8, 1:8, 1:8] = True                          # a 7^3 cube: its centre is 4 voxels from the outside
+    depth = brain_depth_mm(mask, (1.0, 1.0, 1.0))
+    assert depth[4, 4, 4] == pytest.approx(4.0) and depth[1, 4, 4] == pytest.approx(1.0)
+    assert np.all(depth[~mask] == 0)
+    assert brain_depth_mm(mask, (2.0, 2.0, 2.0))[4, 4, 4] == pytest.approx(8.0)     # voxel size in mm
+    assert brain_depth_mm(mask, (1.0, 1.0, 3.0))[4, 4, 4] == pytest.approx(4.0)     # nearest side: 4 x 1 mm
+    full = brain_depth_mm(np.ones((5, 5, 5), bool), (1.0, 1.0, 1.0))    # no outside voxel: the array's border
+    assert full[2, 2, 2] == pytest.approx(3.0) and full[0, 2, 2] == pytest.approx(1.0)
+
+
+def test_rim_exclusion_clears_the_edge_of_the_brain_only():
+    pc = prepare_case(_native(), 2.0)
+    flat = np.full(pc.case.shape, 0.8, np.float32)
+    plain = to_native(flat, pc)
+    rim = to_native(flat, pc, rim_mm=2.0)
+    depth = pc.native_depth_mm()
+    assert depth is pc.native_depth_mm()                # cached
+    edge = pc.native_mask & (depth <= 2.0)
+    assert edge.any() and (pc.native_mask & (depth > 2.0)).any()
+    assert np.all(rim[edge] == 0) and np.all(rim[~pc.native_mask] == 0)
+    assert np.array_equal(rim[depth > 2.0], plain[depth > 2.0])    # deeper voxels untouched
+    native, _ = predict_case(Constant(0.0), pc, patch_size=4, rim_mm=2.0)
+    assert np.all(native[edge] == 0) and np.allclose(native[ndimage.binary_erosion(pc.native_mask, iterations=3)], 0.5)
+    with pytest.raises(ValueError, match="rim_mm"):
+        to_native(flat, pc, rim_mm=-1.0)

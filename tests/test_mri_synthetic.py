@@ -12,6 +12,7 @@ import pytest
 from course_utils.errors import DataError
 from course_utils.mri import synthetic
 from course_utils.mri.cases import open_ms_dir
+from course_utils.mri.contrast import lesion_contrast
 from course_utils.mri.synthetic import LICENSE_NOTICE, make_synthetic_case, synthetic_grid
 
 
@@ -61,8 +62,9 @@ def test_anatomy_and_lesions_are_plausible(case):
     gm = case.extras["gm"] > 0.5
     flair, t1 = case.images["FLAIR"], case.images["T1"]
     normal_wm = wm & ~lesion
-    assert flair[lesion].mean() > 1.3 * flair[normal_wm].mean()      # FLAIR: lesions hyperintense
-    assert t1[lesion].mean() < 0.9 * t1[normal_wm].mean()            # T1: lesions hypointense
+    ratio = flair[lesion].mean() / flair[normal_wm].mean()
+    assert 1.1 < ratio < 1.6                                         # FLAIR: hyperintense, as subtle as real lesions
+    assert t1[lesion].mean() < 0.95 * t1[normal_wm].mean()           # T1: lesions hypointense
     assert flair[gm & ~lesion].mean() > flair[normal_wm].mean()      # FLAIR: GM brighter than WM
     assert t1[gm].mean() < t1[normal_wm].mean()                      # T1: WM brighter than GM
     near_wm = case.extras["wm"] + case.extras["lesion_fraction"] > 0.3
@@ -103,3 +105,25 @@ def test_real_lesion_masks_are_used_when_available():
     b = make_synthetic_case(1, 2.0, lesions="open_ms", root=_open_ms_root())
     np.testing.assert_array_equal(a.label, b.label)
     assert a.label.any() and not (a.label.astype(bool) & ~a.brain_mask).any()
+
+
+@pytest.mark.skipif(_open_ms_root() is None, reason="COURSE_DATA_DIR holds no open_ms_data")
+def test_lesion_contrast_range_covers_the_real_patients(monkeypatch):
+    """The weakest synthetic lesions stand out less than a real patient's lesions and the strongest more
+    (FLAIR, 1 mm, contrast against the tissue around them in brain SDs), with real-like tissue variation."""
+    from course_utils.mri.cases import OPEN_MS_LAYOUT, find_cases, load_case
+
+    root = _open_ms_root()
+    files = [f for f in find_cases(open_ms_dir(root), OPEN_MS_LAYOUT, ("FLAIR",), on_incomplete="skip")
+             if f.name == "patient26"]
+    real_case = load_case(files[0], OPEN_MS_LAYOUT, ("FLAIR",))
+    real = lesion_contrast(real_case.images["FLAIR"], real_case.brain_mask, real_case.label)
+    assert 0.8 < real["contrast"] < 1.5                       # the real patient, as measured (1.13)
+    low, high = synthetic.FLAIR_LESION
+    measured = {}
+    for name, value in (("weakest", low), ("strongest", high)):
+        monkeypatch.setattr(synthetic, "FLAIR_LESION", (value, value))
+        synth = make_synthetic_case(1001, 1.0, lesions="open_ms", root=root)
+        measured[name] = lesion_contrast(synth.images["FLAIR"], synth.brain_mask, synth.label)
+    assert measured["weakest"]["contrast"] < real["contrast"] < measured["strongest"]["contrast"], measured
+    assert abs(measured["weakest"]["surround_sd"] - real["surround_sd"]) < 0.25     # 0.61 vs 0.76 when measured

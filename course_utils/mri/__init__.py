@@ -5,6 +5,7 @@
 * :mod:`.cases`: case layouts (open_ms_data, MICCAI 2017 WMH, your own), finding and loading cases.
 * :mod:`.synthetic`: FLAIR-like and T1-like volumes with lesions on the MNI152 anatomy
   (offline; see :data:`~.synthetic.LICENSE_NOTICE`).
+* :mod:`.contrast`: how much lesions stand out of the tissue around them (calibrates :mod:`.synthetic`).
 * :mod:`.patches`: 3D patches with a lesion/background balance (a torch Dataset).
 * :mod:`.viewer`: an ipywidgets slice viewer with a static fallback.
 
@@ -17,6 +18,7 @@ from .cases import (OPEN_MS_CITATION, OPEN_MS_LAYOUT, WMH2017_LAYOUT, CaseFiles,
 from .io import (Volume, brain_mask_from, check_label_values, check_orientation, check_same_grid,
                  load_volume, normalise_intensity, orientation, resample_to_grid, resample_to_voxel_size,
                  save_volume, to_canonical, voxel_size)
+from .contrast import lesion_contrast
 from .patches import LesionPatchDataset, extract_patch
 from .synthetic import LICENSE_NOTICE, make_synthetic_case, make_synthetic_cases, mni152_maps
 from .viewer import show_volume, static_figure, use_static_plots
@@ -29,15 +31,15 @@ __all__ = [
     "load_case", "load_cases", "normalise_case", "open_ms_dir", "open_ms_cases", "open_ms_lesion_masks",
     "write_case", "save_prediction",
     "LICENSE_NOTICE", "make_synthetic_case", "make_synthetic_cases", "mni152_maps",
-    "LesionPatchDataset", "extract_patch",
+    "LesionPatchDataset", "extract_patch", "lesion_contrast",
     "show_volume", "static_figure", "use_static_plots",
 ]
 
 # Lesson 04 pipeline (cases -> 3D U-Net -> whole-volume prediction -> lesion metrics), see .pipeline.
-from .pipeline import (PreparedCase, build_lesion_model, choose_threshold, evaluate_case, lesion_patches,
-                       mean_metrics, native_image, predict_case, predict_working, prepare_case, prepare_open_ms,
-                       prepare_synthetic, to_native, to_working_grid, train_lesion_model, unused_path)
+from .pipeline import (PreparedCase, brain_depth_mm, build_lesion_model, choose_threshold, evaluate_case,
+                       lesion_patches, mean_metrics, native_image, predict_case, predict_working, prepare_case,
+                       prepare_open_ms, prepare_synthetic, to_native, to_working_grid, train_lesion_model, unused_path)
 
-__all__ += ["PreparedCase", "build_lesion_model", "choose_threshold", "evaluate_case", "lesion_patches",
-            "mean_metrics", "native_image", "predict_case", "predict_working", "prepare_case", "prepare_open_ms",
-            "prepare_synthetic", "to_native", "to_working_grid", "train_lesion_model", "unused_path"]
+__all__ += ["PreparedCase", "brain_depth_mm", "build_lesion_model", "choose_threshold", "evaluate_case",
+            "lesion_patches", "mean_metrics", "native_image", "predict_case", "predict_working", "prepare_case",
+            "prepare_open_ms", "prepare_synthetic", "to_native", "to_working_grid", "train_lesion_model", "unused_path"]

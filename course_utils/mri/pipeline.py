@@ -27,6 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from scipy import ndimage
 from torch.utils.data import DataLoader, Dataset
 
 from ..errors import DataError
@@ -68,6 +69,15 @@ class PreparedCase:
     @property
     def native_spacing(self) -> tuple[float, float, float]:
         return Volume(self.native_label, self.native_affine).spacing
+
+    def native_depth_mm(self) -> np.ndarray:
+        """Distance (mm, float32 ``native_shape``) of each native voxel from the outside of the brain mask:
+        0 outside, about half a voxel on its edge. Computed once, then cached."""
+        depth = getattr(self, "_depth_mm", None)
+        if depth is None:
+            depth = brain_depth_mm(self.native_mask, self.native_spacing)
+            self._depth_mm = depth
+        return depth
 
 
 def to_working_grid(case: MRICase, spacing: float | None, normalise: str = "zscore") -> MRICase:
@@ -223,20 +233,42 @@ def predict_working(model: torch.nn.Module, case: MRICase, *, patch_size: int, o
     return prob
 
 
-def to_native(prob: np.ndarray, prepared: PreparedCase) -> np.ndarray:
-    """A working-grid probability on the native grid (linear interpolation), 0 outside the native brain."""
+def brain_depth_mm(mask: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+    """Euclidean distance in mm (float32, ``mask.shape``) from each voxel of ``mask`` to the nearest voxel
+    outside it, with voxel size ``spacing`` (mm); 0 outside the mask. Voxels on the mask's edge get one voxel."""
+    mask = np.asarray(mask, bool)
+    if mask.all():    # no outside voxel: pad so that the array's border counts as outside
+        return ndimage.distance_transform_edt(np.pad(mask, 1), sampling=spacing)[(slice(1, -1),) * mask.ndim
+                                                                                  ].astype(np.float32)
+    return ndimage.distance_transform_edt(mask, sampling=spacing).astype(np.float32)
+
+
+def to_native(prob: np.ndarray, prepared: PreparedCase, rim_mm: float = 0.0) -> np.ndarray:
+    """A working-grid probability on the native grid (linear interpolation), 0 outside the native brain
+    and, if ``rim_mm > 0``, 0 within ``rim_mm`` mm of the brain mask's edge (see :func:`predict_case`)."""
+    if rim_mm < 0:
+        raise ValueError(f"rim_mm is a distance in mm and cannot be negative, got {rim_mm}.")
     case = prepared.case
     vol = resample_to_grid(Volume(np.asarray(prob, np.float32), case.affine), prepared.native_shape,
                            prepared.native_affine, "image")
     out = np.clip(vol.data, 0.0, 1.0).astype(np.float32)
     out[~prepared.native_mask] = 0.0
+    if rim_mm > 0:
+        out[prepared.native_depth_mm() <= rim_mm] = 0.0
     return out
 
 
-def predict_case(model: torch.nn.Module, prepared: PreparedCase, **kwargs: Any) -> tuple[np.ndarray, float]:
-    """``(probability on the native grid, seconds)``: :func:`predict_working` then :func:`to_native`."""
+def predict_case(model: torch.nn.Module, prepared: PreparedCase, rim_mm: float = 0.0,
+                 **kwargs: Any) -> tuple[np.ndarray, float]:
+    """``(probability on the native grid, seconds)``: :func:`predict_working` then :func:`to_native`.
+
+    ``rim_mm``: also set the probability to 0 within that many mm of the brain mask's edge. White-matter
+    lesions lie inside the brain, while a skull-stripped FLAIR is often bright at its edge (left-over
+    meninges, partial volume with the CSF): in the cpu benchmark half of the false lesions sat within
+    2 mm of the edge, and fewer than 0.2 % of the real lesion voxels lie within 3 mm of it.
+    """
     start = time.perf_counter()
-    prob = to_native(predict_working(model, prepared.case, **kwargs), prepared)
+    prob = to_native(predict_working(model, prepared.case, **kwargs), prepared, rim_mm=rim_mm)
     return prob, time.perf_counter() - start
 
 
