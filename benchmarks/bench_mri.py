@@ -11,7 +11,8 @@ Protocol. Each fold trains a 3D U-Net (FLAIR + T1 in) from scratch on two patien
 ``n_synthetic`` synthetic volumes (MNI152 anatomy with the lesion masks of the 27 other
 open_ms_data patients; never the test patients' masks), and tests on the third. Training
 and inference run on a grid of ``spacing`` mm; test probabilities are brought back to the
-native 1 mm grid (linear interpolation, 0 outside the brain) and every metric is computed
+native 1 mm grid (linear interpolation, 0 outside the brain and within ``rim_mm``, 3 mm, of the
+brain mask's edge, where no white-matter lesion lies) and every metric is computed
 there against the original consensus mask. The threshold is chosen on the fold's real
 training volumes only (best mean ``threshold_criterion`` over them: Dice, or the mean of Dice
 and lesion F1). Without open_ms_data under the data root
@@ -121,7 +122,8 @@ def main(argv: list[str] | None = None) -> dict:
         log(f"fold {k + 1}/{n_folds}: test {test.name}, train {[p.name for p in train]} + {len(extra)} synthetic")
         start = time.perf_counter()
         history = train_lesion_model(model, dataset, batch_size=cfg.batch_size, lr=cfg.lr, epochs=cfg.epochs,
-                                     max_seconds=cfg.train_seconds, bce_weight=cfg.bce_weight, device=device,
+                                     max_seconds=cfg.train_seconds, bce_weight=cfg.bce_weight,
+                                     fn_weight=cfg.fn_weight, device=device,
                                      amp=cfg.amp, channels_last=cfg.channels_last, ema_decay=cfg.ema_decay,
                                      show_progress=True, verbose=False)
         train_seconds = time.perf_counter() - start
@@ -129,7 +131,8 @@ def main(argv: list[str] | None = None) -> dict:
         kw = dict(patch_size=cfg.infer_patch_size, overlap=cfg.overlap, batch_size=2 * cfg.batch_size, tta=cfg.tta,
                   modalities=("FLAIR", "T1"), amp=cfg.amp, rim_mm=cfg.rim_mm)
         train_probs = [predict_case(model, p, **kw)[0] for p in train]
-        threshold = choose_threshold(train_probs, train, criterion=cfg.threshold_criterion)
+        threshold = choose_threshold(train_probs, train, criterion=cfg.threshold_criterion,
+                                     tolerance=cfg.threshold_tolerance)
         prob, seconds = predict_case(model, test, **kw)
         m = evaluate_case(prob, test, threshold)
         if args.save_probs:

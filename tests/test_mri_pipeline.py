@@ -240,3 +240,26 @@ def test_rim_exclusion_clears_the_edge_of_the_brain_only():
     assert np.all(native[edge] == 0) and np.allclose(native[ndimage.binary_erosion(pc.native_mask, iterations=3)], 0.5)
     with pytest.raises(ValueError, match="rim_mm"):
         to_native(flat, pc, rim_mm=-1.0)
+
+
+def test_threshold_tolerance_takes_the_lowest_near_best_threshold():
+    pc = prepare_case(_native(0), 2.0)
+    truth = pc.native_label > 0                               # 65 voxels: a 4^3 cube and one voxel
+    prob = np.where(truth, 0.9, 0.0).astype(np.float32)
+    prob[3, 8, 8] = 0.25                                      # the single-voxel lesion: faint
+    halo = ndimage.binary_dilation(truth, iterations=1) & ~truth & pc.native_mask
+    prob[halo] = 0.15                                         # a faint halo around the lesions
+    # by hand: 0.3 and up find the cube only: Dice 2*64/(64+65) = 0.992; 0.2 also the voxel: Dice 1;
+    # 0.1 adds the halo: Dice 2*65/(65 + 65 + |halo|), far lower.
+    candidates = [0.1, 0.2, 0.3, 0.5]
+    assert choose_threshold([prob], [pc], candidates=candidates) == 0.2
+    prob[3, 8, 8] = 0.4                                       # now 0.3 is as good as 0.2: ties go low
+    assert choose_threshold([prob], [pc], candidates=candidates) == 0.2
+    prob[3, 8, 8] = 0.0                                       # the voxel is lost at every threshold:
+    best = 2 * 64 / (64 + 65)                                 # 0.2, 0.3 and 0.5 tie at 0.992 -> 0.2
+    assert choose_threshold([prob], [pc], candidates=[0.3, 0.5]) == 0.3
+    halo_dice = 2 * 64 / (64 + 65 + halo.sum())
+    assert choose_threshold([prob], [pc], candidates=[0.1, 0.3], tolerance=best - halo_dice - 1e-3) == 0.3
+    assert choose_threshold([prob], [pc], candidates=[0.1, 0.3], tolerance=best - halo_dice + 1e-3) == 0.1
+    with pytest.raises(ValueError, match="tolerance"):
+        choose_threshold([prob], [pc], tolerance=-0.1)

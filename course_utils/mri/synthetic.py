@@ -21,7 +21,7 @@ The template is shrunk by :data:`ANATOMY_SCALE` to the brain size of real patien
 3. intensities by tissue (partial volumes mixed): FLAIR-like has dark CSF, grey matter
    brighter than white matter and hyperintense lesions; T1-like mixes the template's T1
    with a tissue model and has hypointense lesions; each lesion gets its own contrast,
-   calibrated on the three real open_ms_data patients (see :data:`FLAIR_LESION`);
+   from the real open_ms_data patients' contrast up to twice it (see :data:`FLAIR_LESION`);
 4. a smooth multiplicative bias field per modality and Rician noise; zero outside the brain.
 
 About 0.5-1 s per volume at 2 mm; the first call also reads the templates (about 1.5 s).
@@ -84,13 +84,15 @@ ANATOMY_CENTRE = (0.0, -20.0, 10.0)
 # Mean intensities by tissue (arbitrary units, white matter of FLAIR = 0.5).
 FLAIR_MEANS = {"csf": 0.10, "gm": 0.62, "wm": 0.50}
 T1_MEANS = {"csf": 0.15, "gm": 0.50, "wm": 0.85}
-# Lesion contrast, calibrated on the real patients 07, 19 and 26 (z-scored inside the brain, 1 mm): their
-# lesions are 1.1-1.3 standard deviations brighter than the white matter 1-3 mm around them in FLAIR
-# (small lesions 0.7-1.0) and 0.6-0.8 darker in T1; that tissue varies by 0.77 SD. Until 2026-12 the
-# synthetic lesions were twice as conspicuous (FLAIR 0.68-0.98, T1 depth 0.25-0.55, texture 0.03: 2.4-3.0
-# SD brighter, tissue 0.53 SD), which taught the network a bar that real lesions do not reach.
-FLAIR_LESION = (0.59, 0.98)       # range of lesion means (white matter 0.5): 1.0-1.5 SD in z-scored FLAIR
-T1_LESION_DEPTH = (0.10, 0.55)    # fraction of T1 intensity a lesion loses
+# Lesion contrast, measured on the real patients 07, 19 and 26 (z-scored inside the brain, 1 mm, see
+# course_utils.mri.contrast): their lesions are 1.1-1.3 standard deviations brighter than the white matter
+# 2-3 mm around them in FLAIR (small lesions 0.7-1.0) and 0.6-0.8 darker in T1; that tissue varies by 0.77 SD.
+# Until 2026-12 synthetic lesions stood out by 2.4-3.0 SD (median per volume; FLAIR 0.68-0.98, T1 depth
+# 0.25-0.55, texture 0.03: tissue 0.53 SD). Lesions drawn only from the real range (0.59-0.77) made the
+# network call faint hyperintensities lesions (patient 07's Dice fell to 0.26); the range now runs from the
+# real contrast up to the old one (about 1.0-2.9 SD), with real-like texture. benchmarks/RESULTS.md has the runs.
+FLAIR_LESION = (0.59, 0.98)       # range of lesion means (white matter 0.5)
+T1_LESION_DEPTH = (0.10, 0.55)    # fraction of T1 intensity a lesion loses (follows the FLAIR contrast)
 TISSUE_TEXTURE = 0.08             # smooth multiplicative tissue heterogeneity (relative SD)
 
 
