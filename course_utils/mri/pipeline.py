@@ -72,7 +72,7 @@ class PreparedCase:
 
     def native_depth_mm(self) -> np.ndarray:
         """Distance (mm, float32 ``native_shape``) of each native voxel from the outside of the brain mask:
-        0 outside, about half a voxel on its edge. Computed once, then cached."""
+        0 outside, one voxel's size on its edge. Computed once, then cached."""
         depth = getattr(self, "_depth_mm", None)
         if depth is None:
             depth = brain_depth_mm(self.native_mask, self.native_spacing)
@@ -286,7 +286,7 @@ def choose_threshold(probs: Sequence[np.ndarray], cases: Sequence[PreparedCase],
     largest lesion load decide alone. Use training volumes only: choosing it on the test volumes
     would be tuning on the answer. Ties go to the lowest threshold; so do near-ties: ``tolerance > 0``
     picks the lowest threshold whose mean score is within ``tolerance`` of the best. Dice is flat near
-    its best threshold, and the lower threshold finds more of the small lesions at almost no cost in Dice.
+    its best threshold, and a lower threshold finds more of the small lesions for a little Dice.
     """
     if not 0.0 <= tolerance < 1.0:
         raise ValueError(f"tolerance is a difference of mean scores in [0, 1), got {tolerance}.")
