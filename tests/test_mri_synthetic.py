@@ -63,7 +63,7 @@ def test_anatomy_and_lesions_are_plausible(case):
     flair, t1 = case.images["FLAIR"], case.images["T1"]
     normal_wm = wm & ~lesion
     ratio = flair[lesion].mean() / flair[normal_wm].mean()
-    assert 1.1 < ratio < 1.6                                         # FLAIR: hyperintense, as subtle as real lesions
+    assert 1.1 < ratio < 1.6                                         # FLAIR: hyperintense, from real-like to twice that
     assert t1[lesion].mean() < 0.95 * t1[normal_wm].mean()           # T1: lesions hypointense
     assert flair[gm & ~lesion].mean() > flair[normal_wm].mean()      # FLAIR: GM brighter than WM
     assert t1[gm].mean() < t1[normal_wm].mean()                      # T1: WM brighter than GM
