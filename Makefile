@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh clone:
 #   make course [PROFILE=smoke|cpu|gpu|auto]   execute every notebook, HTML + summary under build/
-#   make test                                  the test suite, notebooks included (smoke profile)
+#   make test                                  ruff, then the test suite, notebooks included (smoke profile)
 # Every target first creates .venv and installs the course into it (once).
 
 PROFILE ?= cpu
@@ -10,12 +10,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.course-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup course test test-fast lab bench-unet bench-drive bench-mri bench-transfer clean help
+.PHONY: setup course test test-fast lint lab bench-unet bench-drive bench-mri bench-transfer clean help
 
 help:
 	@echo "make course [PROFILE=smoke|cpu|gpu|auto]  execute all notebooks into build/<profile>/"
 	@echo "make test                                 run the tests (notebooks included, smoke profile)"
 	@echo "make test-fast                            the tests without executing notebooks"
+	@echo "make lint                                 ruff check and ruff format --check (part of make test)"
 	@echo "make lab                                  JupyterLab on notebooks/"
 	@echo "make bench-unet [PROFILE=cpu]             U-Net size and speed benchmark"
 	@echo "make bench-drive [PROFILE=cpu|gpu]        DRIVE: train on 20 images, test on 20 (JSON last line)"
@@ -34,10 +35,14 @@ setup: $(STAMP)
 course: setup
 	$(PY) -m course_utils.notebook_runner --profile $(PROFILE)
 
-test: setup
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: setup lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: setup
+test-fast: setup lint
 	$(PY) -m pytest -m "not notebooks" $(PYTEST_ARGS)
 
 lab: setup

@@ -3,6 +3,7 @@
 Each helper is born in a lesson, where it is written out and explained, and is
 reused from here by the lessons after it.
 """
+
 from .config import get_config
 from .device import describe_device, pick_device
 from .paths import data_root, output_dir
@@ -10,5 +11,13 @@ from .report import record
 from .seeding import seed_everything
 
 __version__ = "0.1.0"
-__all__ = ["get_config", "pick_device", "describe_device", "data_root", "output_dir", "record",
-           "seed_everything", "__version__"]
+__all__ = [
+    "get_config",
+    "pick_device",
+    "describe_device",
+    "data_root",
+    "output_dir",
+    "record",
+    "seed_everything",
+    "__version__",
+]

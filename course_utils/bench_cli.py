@@ -1,4 +1,5 @@
 """The command line shared by the ``benchmarks/bench_*.py`` scripts: profile, threads, ``--set knob=value``."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,13 @@ def bench_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "gpu", "auto"))
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
-                        help="override a knob of the lesson config (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KNOB=VALUE",
+        help="override a knob of the lesson config (repeatable)",
+    )
     return parser
 
 
@@ -36,7 +42,7 @@ def start_run(lesson: str, args: argparse.Namespace, **overrides: Any) -> tuple[
 
     The ``gpu`` profile runs on CUDA when there is one; every other profile on the default device.
     """
-    os.environ.setdefault("COURSE_PLAIN_PROGRESS", "1")   # text progress bars, every 5 s at most
+    os.environ.setdefault("COURSE_PLAIN_PROGRESS", "1")  # text progress bars, every 5 s at most
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = get_config(lesson, args.profile, **overrides, **parse_overrides(lesson, args.set, args.profile))

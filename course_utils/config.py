@@ -1,4 +1,7 @@
-"""Profiles and knobs: the one place that says how big each lesson runs.
+"""Profiles and knobs: how big each lesson runs.
+
+Each lesson's profiles live with its code, in ``course_utils/lessons/lessonNN/settings.py``;
+this module reads them and checks the overrides.
 
 Every notebook starts with a papermill ``parameters`` cell holding ``profile`` and
 the knobs a learner may turn, then calls :func:`get_config`::
@@ -16,6 +19,7 @@ Profiles:
 A knob left at ``None`` takes the profile's value; any other value must have the
 knob's type (ints are accepted where floats are expected).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -27,79 +31,32 @@ from .errors import ConfigError, ConfigTypeError
 PROFILES = ("smoke", "cpu", "gpu")
 PROFILE_CHOICES = PROFILES + ("auto",)
 
-# lesson -> profile -> knob -> value. Every profile of a lesson has the same knobs.
-LESSON_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
-    "01_pytorch_basics": {
-        "smoke": dict(n_train=64, n_val=16, image_size=32, epochs=2, batch_size=16,
-                      lr=3e-3, width=8, seed=0),
-        "cpu": dict(n_train=512, n_val=128, image_size=48, epochs=8, batch_size=32,
-                    lr=3e-3, width=16, seed=0),
-        "gpu": dict(n_train=2048, n_val=256, image_size=64, epochs=15, batch_size=64,
-                    lr=3e-3, width=32, seed=0),
-    },
-    "02_unet_from_scratch": {
-        "smoke": dict(n_train=32, n_val=16, image_size=32, epochs=1, batch_size=16,
-                      lr=2e-3, base_width=4, depth=2, seed=0),
-        "cpu": dict(n_train=512, n_val=128, image_size=64, epochs=10, batch_size=32,
-                    lr=2e-3, base_width=8, depth=3, seed=0),
-        "gpu": dict(n_train=4096, n_val=512, image_size=96, epochs=20, batch_size=64,
-                    lr=2e-3, base_width=16, depth=4, seed=0),
-    },
-    "03_drive_vessels": {
-        "smoke": dict(max_train=6, max_test=4, n_val=2, channel="green", patch_size=64, vessel_bias=0.5,
-                      augment=1.0, num_workers=0, batch_size=8, samples_per_epoch=96, epochs=5,
-                      train_seconds=15.0, lr=3e-3, bce_weight=0.5, base_width=4, depth=3, tta="none", amp="auto",
-                      channels_last=True, ema_decay=0.9, seed=0),
-        "cpu": dict(max_train=20, max_test=20, n_val=0, channel="green", patch_size=96, vessel_bias=0.5,
-                    augment=1.0, num_workers=0, batch_size=16, samples_per_epoch=2048, epochs=200,
-                    train_seconds=585.0, lr=4e-3, bce_weight=1.0, base_width=8, depth=4, tta="flips", amp="auto",
-                    channels_last=True, ema_decay=0.998, seed=0),
-        "gpu": dict(max_train=20, max_test=20, n_val=0, channel="green", patch_size=128, vessel_bias=0.5,
-                    augment=1.0, num_workers=4, batch_size=32, samples_per_epoch=4096, epochs=400,
-                    train_seconds=540.0, lr=3e-3, bce_weight=1.0, base_width=16, depth=4, tta="flips", amp="auto",
-                    channels_last=True, ema_decay=0.999, seed=0),
-    },
-    "06_activation_maximization": {
-        "smoke": dict(checkpoint_profiles="smoke", train_seconds=2.0, n_images=2, image_size=32, mri_size=16,
-                      encoder_size=64, steps=12, mri_steps=12, lr=0.05, n_filters=2, tv=2.0, l2=4.0, jitter=2, seed=0),
-        "cpu": dict(checkpoint_profiles="cpu,gpu,smoke", train_seconds=45.0, n_images=6, image_size=96, mri_size=24,
-                    encoder_size=96, steps=160, mri_steps=80, lr=0.05, n_filters=4, tv=2.0, l2=4.0, jitter=4, seed=0),
-        "gpu": dict(checkpoint_profiles="gpu,cpu,smoke", train_seconds=60.0, n_images=10, image_size=128,
-                    mri_size=48, encoder_size=224, steps=256, mri_steps=256, lr=0.05, n_filters=6, tv=2.0, l2=4.0, jitter=6,
-                    seed=0),
-    },
-    "04_mri_lesions": {
-        "smoke": dict(spacing=4.0, n_synthetic=0, n_synthetic_cases=3, patch_size=16, lesion_fraction=0.5,
-                      per_lesion=0.0, intensity_jitter=0.1, batch_size=4, samples_per_epoch=32, epochs=2,
-                      train_seconds=10.0, lr=3e-3, bce_weight=0.5, fn_weight=0.5, base_width=4, depth=3,
-                      infer_patch_size=32, overlap=0.25, tta="lr", synthesis_seconds=5.0, amp="auto",
-                      channels_last=True, ema_decay=0.9, threshold_criterion="dice", rim_mm=3.0,
-                      threshold_tolerance=0.0, seed=0),
-        "cpu": dict(spacing=1.0, n_synthetic=6, n_synthetic_cases=4, patch_size=32, lesion_fraction=0.6,
-                    per_lesion=0.3, intensity_jitter=0.1, batch_size=4, samples_per_epoch=128, epochs=200,
-                    train_seconds=255.0, lr=3e-3, bce_weight=0.5, fn_weight=0.5, base_width=8, depth=3,
-                    infer_patch_size=64, overlap=0.25, tta="lr", synthesis_seconds=60.0, amp="auto",
-                    channels_last=True, ema_decay=0.998, threshold_criterion="dice", rim_mm=3.0,
-                    threshold_tolerance=0.0, seed=0),
-        "gpu": dict(spacing=1.0, n_synthetic=8, n_synthetic_cases=6, patch_size=64, lesion_fraction=0.6,
-                    per_lesion=0.3, intensity_jitter=0.1, batch_size=4, samples_per_epoch=512, epochs=400,
-                    train_seconds=1200.0, lr=3e-3, bce_weight=0.5, fn_weight=0.5, base_width=16, depth=4,
-                    infer_patch_size=128, overlap=0.25, tta="lr", synthesis_seconds=300.0, amp="auto",
-                    channels_last=True, ema_decay=0.999, threshold_criterion="dice", rim_mm=3.0,
-                    threshold_tolerance=0.0, seed=0),
-    },
-    "05_transfer_learning": {
-        "smoke": dict(weights="auto", sizes="1,2", max_test=1, steps=4, log_every=2, patch_size=64, batch_size=4,
-                      lr=3e-3, encoder_lr_ratio=0.1, bce_weight=1.0, vessel_bias=0.5, augment=1.0, base_width=8,
-                      depth=4, threshold_images=1, smp_input="rgb", seed=0),
-        "cpu": dict(weights="auto", sizes="2,5,20", max_test=20, steps=100, log_every=10, patch_size=96, batch_size=8,
-                    lr=3e-3, encoder_lr_ratio=0.1, bce_weight=1.0, vessel_bias=0.5, augment=1.0, base_width=8,
-                    depth=4, threshold_images=5, smp_input="rgb", seed=0),
-        "gpu": dict(weights="auto", sizes="2,5,20", max_test=20, steps=1000, log_every=50, patch_size=128,
-                    batch_size=16, lr=3e-3, encoder_lr_ratio=0.1, bce_weight=1.0, vessel_bias=0.5, augment=1.0,
-                    base_width=16, depth=4, threshold_images=20, smp_input="rgb", seed=0),
-    },
-}
+LESSONS = (
+    "01_pytorch_basics",
+    "02_unet_from_scratch",
+    "03_drive_vessels",
+    "04_mri_lesions",
+    "05_transfer_learning",
+    "06_activation_maximization",
+)
+
+
+def lesson_package(lesson: str) -> str:
+    """The package that holds ``lesson``'s own code: ``course_utils.lessons.lessonNN``."""
+    if lesson not in LESSONS:
+        raise ConfigError(_unknown_msg(lesson, LESSONS, None, what="lesson"))
+    return f"{__package__}.lessons.lesson{lesson[:2]}"
+
+
+def lesson_settings(lesson: str) -> dict[str, dict[str, Any]]:
+    """``{profile: {knob: value}}`` of ``lesson``, from its ``settings.py``.
+
+    Found by name (the general layers never import lesson code; each lesson registers nothing, its
+    ``SETTINGS`` dict is simply read here).
+    """
+    import importlib
+
+    return importlib.import_module(lesson_package(lesson) + ".settings").SETTINGS
 
 
 class Config(Mapping):
@@ -154,11 +111,19 @@ def resolve_profile(profile: str) -> str:
     return profile
 
 
+def parse_profiles(profiles: str | Sequence[str]) -> list[str]:
+    """``"cpu,gpu,smoke"`` or ``["cpu", "gpu"]`` -> a list of known profiles, in order, without repeats."""
+    items = [p.strip() for p in profiles.split(",")] if isinstance(profiles, str) else [str(p) for p in profiles]
+    items = [p for p in items if p]
+    unknown = [p for p in items if p not in PROFILES]
+    if not items or unknown:
+        raise ConfigError(f"profiles must be among {PROFILES} (e.g. 'cpu,gpu,smoke'), got {profiles!r}.")
+    return list(dict.fromkeys(items))
+
+
 def lesson_defaults(lesson: str, profile: str) -> dict[str, Any]:
     """The profile's knob values for ``lesson`` (a copy)."""
-    if lesson not in LESSON_SETTINGS:
-        raise ConfigError(_unknown_msg(lesson, LESSON_SETTINGS, None, what="lesson"))
-    return dict(LESSON_SETTINGS[lesson][resolve_profile(profile)])
+    return dict(lesson_settings(lesson)[resolve_profile(profile)])
 
 
 def parse_overrides(lesson: str, profile: str, pairs: Sequence[str]) -> dict[str, Any]:

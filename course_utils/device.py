@@ -1,4 +1,5 @@
 """Choosing where tensors live: CUDA, then Apple MPS, then CPU. Never hard-coded."""
+
 from __future__ import annotations
 
 import torch
@@ -29,8 +30,10 @@ def pick_device(prefer: str | None = None) -> torch.device:
     except (RuntimeError, TypeError) as err:
         raise ConfigError(f"{prefer!r} is not a device name; use 'auto', 'cpu', 'cuda' or 'mps'.") from err
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("CUDA was asked for but no CUDA GPU is visible; use device='auto' or 'cpu' "
-                          "(on Colab: Runtime > Change runtime type > GPU).")
+        raise ConfigError(
+            "CUDA was asked for but no CUDA GPU is visible; use device='auto' or 'cpu' "
+            "(on Colab: Runtime > Change runtime type > GPU)."
+        )
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise ConfigError(f"{prefer!r}: only {torch.cuda.device_count()} CUDA device(s) are visible.")
     if device.type == "mps" and not _mps_available():

@@ -1,4 +1,5 @@
 """Exceptions with messages that tell the learner what to do."""
+
 from __future__ import annotations
 
 

@@ -1,9 +1,10 @@
 """Losses for binary segmentation with imbalanced foreground (vessels, lesions)."""
+
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
@@ -19,8 +20,9 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0)
     return 1.0 - (2.0 * inter + eps) / (prob.sum() + target.sum() + eps)
 
 
-def soft_tversky_loss(logits: torch.Tensor, target: torch.Tensor, fn_weight: float = 0.7,
-                      eps: float = 1.0) -> torch.Tensor:
+def soft_tversky_loss(
+    logits: torch.Tensor, target: torch.Tensor, fn_weight: float = 0.7, eps: float = 1.0
+) -> torch.Tensor:
     """1 - soft Tversky index ``TP / (TP + (1 - fn_weight) FP + fn_weight FN)`` over the batch, ``(B, 1, *spatial)``.
 
     ``fn_weight`` above 0.5 costs a missed lesion voxel more than a false one (Salehi et al., "Tversky loss
@@ -60,6 +62,9 @@ class BCEDiceLoss(nn.Module):
         target = target.to(logits.dtype)
         pw = None if self.pos_weight is None else torch.tensor(self.pos_weight, device=logits.device)
         bce = F.binary_cross_entropy_with_logits(logits, target, pos_weight=pw)
-        overlap = (soft_dice_loss(logits, target) if self.fn_weight == 0.5
-                   else soft_tversky_loss(logits, target, self.fn_weight))
+        overlap = (
+            soft_dice_loss(logits, target)
+            if self.fn_weight == 0.5
+            else soft_tversky_loss(logits, target, self.fn_weight)
+        )
         return self.bce_weight * bce + (1.0 - self.bce_weight) * overlap

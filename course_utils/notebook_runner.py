@@ -8,6 +8,7 @@ with :func:`course_utils.report.record`), saved as ``summary.md`` and ``summary.
     python -m course_utils.notebook_runner --profile smoke
     python -m course_utils.notebook_runner --profile cpu --only 01 02
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ class NotebookRun:
     """What happened to one notebook."""
 
     notebook: str
-    status: str            # "ok" or "failed"
+    status: str  # "ok" or "failed"
     seconds: float
     output: str
     html: str | None
@@ -59,8 +60,14 @@ def export_html(ipynb: Path) -> Path:
     return out
 
 
-def run_notebook(path: Path, profile: str, out_dir: Path, parameters: dict[str, Any] | None = None,
-                 kernel_name: str = "python3", log_output: bool = False) -> NotebookRun:
+def run_notebook(
+    path: Path,
+    profile: str,
+    out_dir: Path,
+    parameters: dict[str, Any] | None = None,
+    kernel_name: str = "python3",
+    log_output: bool = False,
+) -> NotebookRun:
     """Execute one notebook with papermill and export it to HTML (also when it fails)."""
     import nbformat
     import papermill as pm
@@ -68,14 +75,21 @@ def run_notebook(path: Path, profile: str, out_dir: Path, parameters: dict[str, 
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / path.name
     params = {"profile": profile, **(parameters or {})}
-    os.environ.setdefault("COURSE_PLAIN_PROGRESS", "1")   # text progress bars in executed HTML
-    os.environ.setdefault("COURSE_STATIC_PLOTS", "1")     # viewers render static figures, not widgets
+    os.environ.setdefault("COURSE_PLAIN_PROGRESS", "1")  # text progress bars in executed HTML
+    os.environ.setdefault("COURSE_STATIC_PLOTS", "1")  # viewers render static figures, not widgets
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     start = time.perf_counter()
     status, error = "ok", None
     try:
-        pm.execute_notebook(str(path), str(output), parameters=params, kernel_name=kernel_name,
-                            cwd=str(path.parent), progress_bar=False, log_output=log_output)
+        pm.execute_notebook(
+            str(path),
+            str(output),
+            parameters=params,
+            kernel_name=kernel_name,
+            cwd=str(path.parent),
+            progress_bar=False,
+            log_output=log_output,
+        )
     except Exception as err:  # papermill wraps the cell's exception as ename/evalue
         ename, evalue = getattr(err, "ename", type(err).__name__), getattr(err, "evalue", str(err))
         status, error = "failed", f"{ename}: {str(evalue).strip()[:300]}"
@@ -105,8 +119,13 @@ def summary_table(runs: Sequence[NotebookRun]) -> str:
     return "\n".join(lines)
 
 
-def run_course(profile: str = "cpu", only: Sequence[str] | None = None, build_dir: Path | None = None,
-               parameters: dict[str, Any] | None = None, notebook_dir: Path | None = None) -> list[NotebookRun]:
+def run_course(
+    profile: str = "cpu",
+    only: Sequence[str] | None = None,
+    build_dir: Path | None = None,
+    parameters: dict[str, Any] | None = None,
+    notebook_dir: Path | None = None,
+) -> list[NotebookRun]:
     """Execute the lessons in order and write ``summary.md``/``summary.json`` under ``build/<profile>``."""
     profile = resolve_profile(profile)
     out_dir = (build_dir or repo_root() / "build") / profile
@@ -114,8 +133,10 @@ def run_course(profile: str = "cpu", only: Sequence[str] | None = None, build_di
     for nb in list_notebooks(notebook_dir, only):
         print(f"[{profile}] executing {nb.name} ...", flush=True)
         run = run_notebook(nb, profile, out_dir, parameters)
-        print(f"[{profile}] {nb.name}: {run.status} in {run.seconds:.1f} s" + (f" ({run.error})" if run.error else ""),
-              flush=True)
+        print(
+            f"[{profile}] {nb.name}: {run.status} in {run.seconds:.1f} s" + (f" ({run.error})" if run.error else ""),
+            flush=True,
+        )
         runs.append(run)
     table = summary_table(runs)
     (out_dir / "summary.md").write_text(table + "\n", encoding="utf-8")
@@ -139,8 +160,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", default="cpu", choices=PROFILE_CHOICES)
     parser.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 01 03")
     parser.add_argument("--build-dir", type=Path, default=None)
-    parser.add_argument("-p", "--param", action="append", type=_parse_param, default=[],
-                        help="extra notebook parameter name=value (JSON values), repeatable")
+    parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        type=_parse_param,
+        default=[],
+        help="extra notebook parameter name=value (JSON values), repeatable",
+    )
     args = parser.parse_args(argv)
     runs = run_course(args.profile, args.only, args.build_dir, dict(args.param))
     print()

@@ -5,6 +5,7 @@
 * output folder: ``$COURSE_OUTPUT_DIR`` if set, else ``<repo>/outputs``. Lessons
   write checkpoints and predictions there; later lessons read them back.
 """
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 Colour code used throughout the course (colour-blind safe):
 true positive = white, false positive = vermillion, false negative = sky blue.
 """
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -11,8 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 TP_COLOR = (1.0, 1.0, 1.0)
-FP_COLOR = (0.84, 0.37, 0.0)    # vermillion
-FN_COLOR = (0.34, 0.71, 0.91)   # sky blue
+FP_COLOR = (0.84, 0.37, 0.0)  # vermillion
+FN_COLOR = (0.34, 0.71, 0.91)  # sky blue
 LABEL_COLOR = (0.0, 0.62, 0.45)  # bluish green
 PRED_COLOR = (0.90, 0.62, 0.0)  # orange
 
@@ -49,8 +50,14 @@ def error_map(truth: Any, pred: Any) -> np.ndarray:
     return rgb
 
 
-def overlay(ax: plt.Axes, image: Any, mask: Any = None, color: Sequence[float] = LABEL_COLOR,
-            alpha: float = 0.5, title: str | None = None) -> plt.Axes:
+def overlay(
+    ax: plt.Axes,
+    image: Any,
+    mask: Any = None,
+    color: Sequence[float] = LABEL_COLOR,
+    alpha: float = 0.5,
+    title: str | None = None,
+) -> plt.Axes:
     """Draw ``image`` (grey or RGB) on ``ax`` with ``mask`` filled in ``color``."""
     img = _normalise(to_numpy_image(image))
     ax.imshow(img, cmap="gray" if img.ndim == 2 else None, interpolation="nearest")
@@ -65,8 +72,15 @@ def overlay(ax: plt.Axes, image: Any, mask: Any = None, color: Sequence[float] =
     return ax
 
 
-def show_segmentation(images: Any, labels: Any = None, preds: Any = None, *, n: int = 4,
-                      titles: Sequence[str] | None = None, size: float = 2.6) -> plt.Figure:
+def show_segmentation(
+    images: Any,
+    labels: Any = None,
+    preds: Any = None,
+    *,
+    n: int = 4,
+    titles: Sequence[str] | None = None,
+    size: float = 2.6,
+) -> plt.Figure:
     """A grid, one row per sample: image, label overlay, prediction overlay, error map.
 
     ``images`` ``(N, C, H, W)``; ``labels``/``preds`` ``(N, 1, H, W)`` binary (or
@@ -94,18 +108,30 @@ def show_segmentation(images: Any, labels: Any = None, preds: Any = None, *, n: 
     if "errors" in cols:
         from matplotlib.patches import Patch
 
-        fig.legend(handles=[Patch(color=TP_COLOR, label="true positive", ec="k"),
-                            Patch(color=FP_COLOR, label="false positive"),
-                            Patch(color=FN_COLOR, label="false negative")],
-                   loc="lower center", ncol=3, frameon=False)
+        fig.legend(
+            handles=[
+                Patch(color=TP_COLOR, label="true positive", ec="k"),
+                Patch(color=FP_COLOR, label="false positive"),
+                Patch(color=FN_COLOR, label="false negative"),
+            ],
+            loc="lower center",
+            ncol=3,
+            frameon=False,
+        )
         fig.tight_layout(rect=(0, 0.05, 1, 1))
     else:
         fig.tight_layout()
     return fig
 
 
-def plot_history(history: Any, metrics: Sequence[str] | None = None, *, title: str | None = None,
-                 axes: Sequence[plt.Axes] | None = None, label: str | None = None) -> plt.Figure:
+def plot_history(
+    history: Any,
+    metrics: Sequence[str] | None = None,
+    *,
+    title: str | None = None,
+    axes: Sequence[plt.Axes] | None = None,
+    label: str | None = None,
+) -> plt.Figure:
     """Learning curves: losses on the left, validation metrics on the right.
 
     ``history`` is a :class:`course_utils.training.History` (or a list of per-epoch
@@ -125,15 +151,22 @@ def plot_history(history: Any, metrics: Sequence[str] | None = None, *, title: s
     prefix = f"{label} " if label else ""
     for key, style in (("train_loss", "-"), ("val_loss", "--")):
         if key in keys:
-            axes[0].plot(epochs, [r[key] for r in records], style, marker="o", ms=3, label=prefix + key.replace("_", " "))
+            axes[0].plot(
+                epochs, [r[key] for r in records], style, marker="o", ms=3, label=prefix + key.replace("_", " ")
+            )
     axes[0].set_xlabel("epoch")
     axes[0].set_ylabel("loss")
     axes[0].legend(frameon=False)
     axes[0].grid(alpha=0.3)
     if metrics and len(axes) > 1:
         for key in metrics:
-            axes[1].plot(epochs, [r.get(key, np.nan) for r in records], marker="o", ms=3,
-                         label=prefix + key.replace("val_", "validation ").replace("_", " "))
+            axes[1].plot(
+                epochs,
+                [r.get(key, np.nan) for r in records],
+                marker="o",
+                ms=3,
+                label=prefix + key.replace("val_", "validation ").replace("_", " "),
+            )
         axes[1].set_xlabel("epoch")
         axes[1].set_ylabel("metric")
         axes[1].legend(frameon=False)
@@ -144,8 +177,9 @@ def plot_history(history: Any, metrics: Sequence[str] | None = None, *, title: s
     return fig
 
 
-def number_grid(ax: plt.Axes, values: Any, title: str | None = None, cmap: str = "Blues",
-                fmt: str = "{:g}") -> plt.Axes:
+def number_grid(
+    ax: plt.Axes, values: Any, title: str | None = None, cmap: str = "Blues", fmt: str = "{:g}"
+) -> plt.Axes:
     """Draw a small 2D array as a grid of numbered cells, blackboard style (for worked examples)."""
     arr = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values, dtype=float)
     if arr.ndim != 2:

@@ -1,6 +1,6 @@
 """Mixed precision: which low-precision float a device computes fast, and the autocast context for it.
 
-``amp`` values accepted everywhere in the course (``fit``, ``train_vessel_model``, inference):
+``amp`` values accepted everywhere in the course (``fit``, ``train_model``, inference):
 
 * ``False`` / ``"off"``: float32 throughout.
 * ``True`` / ``"auto"``: the device's fast type: float16 on CUDA (with gradient scaling),
@@ -11,6 +11,7 @@
 Only the model's forward pass runs in low precision; losses are computed in float32 on
 ``logits.float()`` and the weights stay float32 (autocast keeps master weights).
 """
+
 from __future__ import annotations
 
 from contextlib import nullcontext

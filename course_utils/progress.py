@@ -3,6 +3,7 @@
 Set ``COURSE_PLAIN_PROGRESS=1`` (the notebook runner does) to get text bars instead
 of widgets, so that executed HTML shows readable progress rather than widget stubs.
 """
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@
 the cell output under the MIME type :data:`MIME`, where ``make course`` finds it
 in the executed notebook and prints it in its summary table.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Reproducibility: one call seeds Python, NumPy and torch (CPU and CUDA)."""
+
 from __future__ import annotations
 
 import os

@@ -8,6 +8,7 @@ optional mixed precision (float16 on CUDA, bfloat16 on CPUs that have it; see
 moving average (EMA) of the weights, gradient clipping, and a checkpoint of the
 best epoch.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-import numpy as np
 import torch
 from torch import nn
 
 from .device import pick_device
+from .layout import as_layout, memory_layout, to_channels_last
 from .precision import autocast, needs_grad_scaler
 from .progress import progress
 
@@ -66,8 +67,9 @@ class History:
         return cls([dict(r) for r in records])
 
 
-def _unpack(batch: Any, device: torch.device, layout: torch.memory_format | None = None
-            ) -> tuple[torch.Tensor, torch.Tensor]:
+def _unpack(
+    batch: Any, device: torch.device, layout: torch.memory_format | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     if isinstance(batch, Mapping):
         x, y = batch["image"], batch["target"]
     elif isinstance(batch, (tuple, list)) and len(batch) >= 2:
@@ -75,43 +77,6 @@ def _unpack(batch: Any, device: torch.device, layout: torch.memory_format | None
     else:
         raise TypeError("each batch must be (inputs, targets, ...) or a dict with 'image' and 'target'")
     return as_layout(x.to(device, non_blocking=True), layout), y.to(device, non_blocking=True)
-
-
-CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}   # tensor rank -> layout
-
-
-def memory_layout(model: nn.Module) -> torch.memory_format | None:
-    """``torch.channels_last`` / ``torch.channels_last_3d`` if ``model``'s convolution weights are stored
-    channels-last, else ``None``.
-
-    Judged on the first 4-D or 5-D weight whose layout is unambiguous (more than one input
-    channel and a kernel larger than 1); ``None`` for models without one.
-    """
-    for p in model.parameters():
-        if p.ndim in CHANNELS_LAST and p.shape[1] > 1 and int(np.prod(p.shape[2:])) > 1:
-            layout = CHANNELS_LAST[p.ndim]
-            return layout if p.is_contiguous(memory_format=layout) and not p.is_contiguous() else None
-    return None
-
-
-def uses_channels_last(model: nn.Module) -> bool:
-    """Whether ``model``'s 2-D or 3-D convolution weights are stored channels-last (:func:`memory_layout`)."""
-    return memory_layout(model) is not None
-
-
-def to_channels_last(model: nn.Module) -> nn.Module:
-    """``model`` with its convolution weights stored channels-last (in place; 2-D or 3-D networks)."""
-    ranks = {p.ndim for p in model.parameters() if p.ndim in CHANNELS_LAST}
-    if len(ranks) == 1:
-        model.to(memory_format=CHANNELS_LAST[ranks.pop()])
-    return model
-
-
-def as_layout(x: torch.Tensor, layout: torch.memory_format | None) -> torch.Tensor:
-    """``x`` in ``layout`` when it has the rank of that layout (``None``: unchanged)."""
-    if layout is not None and CHANNELS_LAST.get(x.ndim) == layout:
-        return x.contiguous(memory_format=layout)
-    return x
 
 
 def weight_ema(model: nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
@@ -129,10 +94,22 @@ def weight_ema(model: nn.Module, decay: float) -> torch.optim.swa_utils.Averaged
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
-def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optimizer: torch.optim.Optimizer,
-                    device: torch.device, *, scheduler: Any = None, scaler: Any = None, amp: bool | str = False,
-                    grad_clip: float | None = None, deadline: float | None = None, ema: Any = None,
-                    show_progress: bool = True, desc: str = "train") -> float:
+def train_one_epoch(
+    model: nn.Module,
+    loader: Iterable,
+    loss_fn: Callable,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    *,
+    scheduler: Any = None,
+    scaler: Any = None,
+    amp: bool | str = False,
+    grad_clip: float | None = None,
+    deadline: float | None = None,
+    ema: Any = None,
+    show_progress: bool = True,
+    desc: str = "train",
+) -> float:
     """One pass over ``loader``; returns the mean loss per sample.
 
     ``scheduler`` (if given) steps after every batch (e.g. OneCycleLR); ``ema`` (from
@@ -146,7 +123,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optim
         x, y = _unpack(batch, device, layout)
         with autocast(device, amp):
             logits = model(x)
-        loss = loss_fn(logits.float(), y)   # the loss always in float32
+        loss = loss_fn(logits.float(), y)  # the loss always in float32
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()}; lower the learning rate or check the inputs")
         optimizer.zero_grad(set_to_none=True)
@@ -174,8 +151,15 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, optim
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable | None, device: torch.device, *,
-             metrics: Mapping[str, MetricFn] | None = None, amp: bool | str = False) -> dict[str, float]:
+def evaluate(
+    model: nn.Module,
+    loader: Iterable,
+    loss_fn: Callable | None,
+    device: torch.device,
+    *,
+    metrics: Mapping[str, MetricFn] | None = None,
+    amp: bool | str = False,
+) -> dict[str, float]:
     """Mean loss and metrics over ``loader`` (sample-weighted means of per-batch values)."""
     model.eval()
     layout = memory_layout(model)
@@ -197,13 +181,28 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: Callable | None, devic
     return {name: s / count for name, s in sums.items()}
 
 
-def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: torch.optim.Optimizer, *,
-        epochs: int, val_loader: Iterable | None = None, metrics: Mapping[str, MetricFn] | None = None,
-        device: torch.device | str | None = None, scheduler: Any = None, amp: bool | str = False,
-        grad_clip: float | None = None, max_seconds: float | None = None,
-        channels_last: bool = False, ema_decay: float | None = None,
-        checkpoint_path: str | Path | None = None, monitor: str = "val_loss", mode: str = "min",
-        show_progress: bool = True, verbose: bool = True) -> History:
+def fit(
+    model: nn.Module,
+    train_loader: Iterable,
+    loss_fn: Callable,
+    optimizer: torch.optim.Optimizer,
+    *,
+    epochs: int,
+    val_loader: Iterable | None = None,
+    metrics: Mapping[str, MetricFn] | None = None,
+    device: torch.device | str | None = None,
+    scheduler: Any = None,
+    amp: bool | str = False,
+    grad_clip: float | None = None,
+    max_seconds: float | None = None,
+    channels_last: bool = False,
+    ema_decay: float | None = None,
+    checkpoint_path: str | Path | None = None,
+    monitor: str = "val_loss",
+    mode: str = "min",
+    show_progress: bool = True,
+    verbose: bool = True,
+) -> History:
     """Train ``model`` for ``epochs`` epochs (or until ``max_seconds``) and return its :class:`History`.
 
     ``metrics`` map a name to ``fn(logits, target) -> float``; they are computed on
@@ -238,11 +237,22 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: 
         t0 = time.perf_counter()
         if hasattr(dataset, "set_epoch"):  # random-patch datasets draw fresh patches each epoch
             dataset.set_epoch(epoch)
-        train_loss = train_one_epoch(model, train_loader, loss_fn, optimizer, device, scheduler=scheduler,
-                                     scaler=scaler, amp=amp, grad_clip=grad_clip, deadline=deadline,
-                                     ema=ema, show_progress=show_progress, desc=f"epoch {epoch}")
-        record: dict[str, float] = {"epoch": epoch, "train_loss": train_loss,
-                                    "lr": optimizer.param_groups[0]["lr"]}
+        train_loss = train_one_epoch(
+            model,
+            train_loader,
+            loss_fn,
+            optimizer,
+            device,
+            scheduler=scheduler,
+            scaler=scaler,
+            amp=amp,
+            grad_clip=grad_clip,
+            deadline=deadline,
+            ema=ema,
+            show_progress=show_progress,
+            desc=f"epoch {epoch}",
+        )
+        record: dict[str, float] = {"epoch": epoch, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
         if val_loader is not None:
             judged = ema.module if ema is not None else model
             for name, value in evaluate(judged, val_loader, loss_fn, device, metrics=metrics, amp=amp).items():
@@ -257,13 +267,19 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, optimizer: 
                 best = value
                 from .checkpoint import save_checkpoint
 
-                save_checkpoint(checkpoint_path, ema.module if ema is not None else model, optimizer=optimizer, history=history,
-                                meta={"epoch": epoch, monitor: value}, on_exists="overwrite")
+                save_checkpoint(
+                    checkpoint_path,
+                    ema.module if ema is not None else model,
+                    optimizer=optimizer,
+                    history=history,
+                    meta={"epoch": epoch, monitor: value},
+                    on_exists="overwrite",
+                )
         if deadline is not None and time.perf_counter() > deadline:
             if verbose:
                 print(f"time budget of {max_seconds:.0f} s reached after epoch {epoch}")
             break
-    if ema is not None:   # the averaged weights (and BatchNorm statistics) become the model's
+    if ema is not None:  # the averaged weights (and BatchNorm statistics) become the model's
         model.load_state_dict(ema.module.state_dict())
     if verbose and history.records:
         last = history.records[-1]

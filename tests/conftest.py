@@ -1,4 +1,5 @@
 """Shared fixtures. Tests never write into the repository: outputs go to a temp folder."""
+
 from __future__ import annotations
 
 import os

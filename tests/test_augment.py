@@ -1,12 +1,12 @@
 """Joint image/mask augmentation: masks stay binary, geometry moves image and masks together."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from course_utils.data.augment import (Compose, RandomAffine, RandomFlipRotate90, RandomIntensity,
-                                       fundus_augmentation)
+from course_utils.data.augment import Compose, RandomAffine, RandomFlipRotate90, RandomIntensity, fundus_augmentation
 
 
 def _sample(shape=(24, 24), channels=3, seed=0):
@@ -27,8 +27,11 @@ def _marked(shape=(31, 31), at=(6, 20)):
     return image, target, np.ones(shape, dtype=np.float32)
 
 
-GEOMETRIC = [RandomFlipRotate90(p_flip=0.5), RandomAffine(max_degrees=30, scale_range=(0.8, 1.2)),
-             fundus_augmentation(1.0)]
+GEOMETRIC = [
+    RandomFlipRotate90(p_flip=0.5),
+    RandomAffine(max_degrees=30, scale_range=(0.8, 1.2)),
+    fundus_augmentation(1.0),
+]
 
 
 @pytest.mark.parametrize("transform", GEOMETRIC, ids=repr)
@@ -94,12 +97,16 @@ def test_intensity_changes_image_only():
         assert np.all(np.diff(out_image[c].ravel()[order]) >= -1e-6)
 
 
-@pytest.mark.parametrize("transform", [
-    RandomFlipRotate90(p_flip=0.0, rotate90=False),
-    RandomAffine(max_degrees=0.0, scale_range=(1.0, 1.0)),
-    RandomIntensity(0.0, 0.0, 0.0),
-    fundus_augmentation(0.0),
-], ids=repr)
+@pytest.mark.parametrize(
+    "transform",
+    [
+        RandomFlipRotate90(p_flip=0.0, rotate90=False),
+        RandomAffine(max_degrees=0.0, scale_range=(1.0, 1.0)),
+        RandomIntensity(0.0, 0.0, 0.0),
+        fundus_augmentation(0.0),
+    ],
+    ids=repr,
+)
 def test_identity_at_zero_strength(transform):
     image, target, fov = _sample()
     out = transform(image, target, fov, np.random.default_rng(0))

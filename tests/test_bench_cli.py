@@ -1,4 +1,5 @@
 """The command line shared by the benchmark scripts."""
+
 import pytest
 import torch
 

@@ -1,7 +1,9 @@
 import pytest
 
-from course_utils.config import LESSON_SETTINGS, PROFILES, get_config, resolve_profile
+from course_utils.config import LESSONS, PROFILES, get_config, lesson_settings, resolve_profile
 from course_utils.errors import ConfigError, ConfigTypeError
+
+LESSON_SETTINGS = {lesson: lesson_settings(lesson) for lesson in LESSONS}
 
 
 def test_every_lesson_has_every_profile_with_the_same_knobs():
@@ -65,7 +67,7 @@ def test_config_is_read_only():
     with pytest.raises(AttributeError, match="read-only"):
         cfg.epochs = 100
     with pytest.raises(AttributeError, match="Unknown knob"):
-        cfg.epochz
+        cfg.epochz  # noqa: B018 - the attribute access itself is what raises
 
 
 def test_parse_overrides_types_values_like_the_profile_defaults():
@@ -79,3 +81,42 @@ def test_parse_overrides_types_values_like_the_profile_defaults():
         parse_overrides("03_drive_vessels", "cpu", ["widht=3"])
     with pytest.raises(ConfigError, match="knob=value"):
         parse_overrides("03_drive_vessels", "cpu", ["patch_size"])
+
+
+def test_lesson_settings_come_from_each_lessons_settings_module():
+    import importlib
+    from pathlib import Path
+
+    import course_utils.lessons as lessons
+
+    packages = sorted(p.name for p in Path(lessons.__file__).parent.glob("lesson[0-9][0-9]") if p.is_dir())
+    assert packages == [f"lesson{lesson[:2]}" for lesson in LESSONS], "one package per lesson, in order"
+    for lesson in LESSONS:
+        module = importlib.import_module(f"course_utils.lessons.lesson{lesson[:2]}.settings")
+        assert lesson_settings(lesson) is module.SETTINGS
+        assert getattr(module, "LESSON", lesson) == lesson
+        assert dict(get_config(lesson, "smoke")) == {"lesson": lesson, "profile": "smoke", **module.SETTINGS["smoke"]}
+    with pytest.raises(ConfigError, match="lesson"):
+        lesson_settings("07_diffusion")
+
+
+def test_check_choice_and_check_int_live_in_validate():
+    from course_utils.models import blocks
+    from course_utils.validate import check_choice, check_int
+
+    assert blocks.check_choice is check_choice and blocks.check_int is check_int  # still importable there
+    assert check_choice("tta", "lr", ("none", "lr")) == "lr"
+    with pytest.raises(
+        ConfigError,
+        match=r"norm='bathc' is not supported\. Did you mean 'batch'\? "
+        r"Choose one of 'batch', 'instance'\.",
+    ):
+        check_choice("norm", "bathc", ("batch", "instance"))
+    assert issubclass(ConfigError, ValueError)
+    assert check_int("depth", 3, 1) == 3
+    with pytest.raises(ConfigTypeError, match="depth must be an int"):
+        check_int("depth", 3.0, 1)
+    with pytest.raises(ConfigTypeError):
+        check_int("depth", True, 1)
+    with pytest.raises(ConfigError, match="depth must be >= 1"):
+        check_int("depth", 0, 1)

@@ -1,4 +1,5 @@
 """DRIVE loading: fake DRIVE trees in tmp_path for every error, the real data when COURSE_DATA_DIR has it."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,17 @@ from course_utils.errors import DataError
 H, W = 12, 10
 
 
-def _write_case(split_dir: Path, number: str, split: str, rng, *, label_values=(0, 255),
-                fov_values=(0, 255), second: bool = False, label_size=(W, H)) -> dict:
+def _write_case(
+    split_dir: Path,
+    number: str,
+    split: str,
+    rng,
+    *,
+    label_values=(0, 255),
+    fov_values=(0, 255),
+    second: bool = False,
+    label_size=(W, H),
+) -> dict:
     """Write one fake DRIVE case; returns the arrays written."""
     for sub in ("images", "1st_manual", "mask", "2nd_manual"):
         (split_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -26,10 +36,12 @@ def _write_case(split_dir: Path, number: str, split: str, rng, *, label_values=(
     Image.fromarray(rgb).save(split_dir / "images" / f"{number}_{split}.tif")
     lo, hi = label_values
     Image.fromarray(np.where(vessels, hi, lo).astype(np.uint8), mode="L").save(
-        split_dir / "1st_manual" / f"{number}_manual1.gif")
+        split_dir / "1st_manual" / f"{number}_manual1.gif"
+    )
     lo, hi = fov_values
     Image.fromarray(np.where(fov, hi, lo).astype(np.uint8), mode="L").save(
-        split_dir / "mask" / f"{number}_{split}_mask.gif")
+        split_dir / "mask" / f"{number}_{split}_mask.gif"
+    )
     second_labels = None
     if second:  # like the real 2nd_manual: a palette GIF holding indices {0, 1}
         second_labels = rng.random((H, W)) < 0.2
@@ -76,8 +88,14 @@ def test_second_observer_palette_gif_and_testing_folder_name(fake_drive):
 
 
 def test_labels_stored_as_zero_one_are_accepted(tmp_path):
-    written = _write_case(tmp_path / "DRIVE" / "training", "21", "training", np.random.default_rng(1),
-                          label_values=(0, 1), fov_values=(0, 1))
+    written = _write_case(
+        tmp_path / "DRIVE" / "training",
+        "21",
+        "training",
+        np.random.default_rng(1),
+        label_values=(0, 1),
+        fov_values=(0, 1),
+    )
     (case,) = load_drive("training", tmp_path)
     np.testing.assert_array_equal(case.vessels, written["vessels"])
     np.testing.assert_array_equal(case.fov, written["fov"])
@@ -124,15 +142,13 @@ def test_image_without_label_or_fov(tmp_path, missing):
 
 
 def test_non_binary_mask(tmp_path):
-    _write_case(tmp_path / "DRIVE" / "training", "21", "training", np.random.default_rng(3),
-                label_values=(0, 128))
+    _write_case(tmp_path / "DRIVE" / "training", "21", "training", np.random.default_rng(3), label_values=(0, 128))
     with pytest.raises(DataError, match=r"21_manual1\.gif is not binary"):
         load_drive("training", tmp_path)
 
 
 def test_size_mismatch(tmp_path):
-    _write_case(tmp_path / "DRIVE" / "training", "21", "training", np.random.default_rng(4),
-                label_size=(W + 1, H))
+    _write_case(tmp_path / "DRIVE" / "training", "21", "training", np.random.default_rng(4), label_size=(W + 1, H))
     with pytest.raises(DataError, match=r"21_manual1\.gif is 11x12 pixels but image .*21_training\.tif is 10x12"):
         load_drive("training", tmp_path)
 

@@ -2,8 +2,8 @@ import torch
 from torch.utils.data import Dataset
 
 from course_utils.data import ShapesDataset
-from course_utils.exercises import CheckResult
-from course_utils.exercises import lesson01 as ex
+from course_utils.lessons.lesson01 import exercises as ex
+from course_utils.selfcheck import CheckResult
 
 
 def test_placeholders_are_pending_not_errors():

@@ -1,8 +1,8 @@
 import numpy as np
 
 from course_utils.data.drive import FundusCase
-from course_utils.exercises import CheckResult
-from course_utils.exercises import lesson03 as ex
+from course_utils.lessons.lesson03 import exercises as ex
+from course_utils.selfcheck import CheckResult
 
 
 def _case(seed=0, h=30, w=40):
@@ -14,8 +14,12 @@ def _case(seed=0, h=30, w=40):
 
 
 def test_placeholders_are_pending_not_errors():
-    for result in (ex.check_fov_metrics(...), ex.check_vessel_centre_fraction(...), ex.check_window_count(...),
-                   ex.check_empty_prediction_accuracy(..., [_case()])):
+    for result in (
+        ex.check_fov_metrics(...),
+        ex.check_vessel_centre_fraction(...),
+        ex.check_window_count(...),
+        ex.check_empty_prediction_accuracy(..., [_case()]),
+    ):
         assert isinstance(result, CheckResult) and not result.ok and not result.attempted
         assert "Not attempted" in str(result)
 
@@ -40,7 +44,7 @@ def test_fov_metrics_right_and_typical_mistakes():
 
 
 def test_vessel_centre_fraction():
-    assert ex.check_vessel_centre_fraction(0.56)          # 0.5 + 0.5 * 0.12, by hand
+    assert ex.check_vessel_centre_fraction(0.56)  # 0.5 + 0.5 * 0.12, by hand
     assert ex.check_vessel_centre_fraction(0.3 + 0.7 * 0.1, vessel_bias=0.3, vessel_fraction=0.1)
     assert "Almost" in ex.check_vessel_centre_fraction(0.5).message
     assert "uniform" in ex.check_vessel_centre_fraction(0.12).message
@@ -56,7 +60,7 @@ def test_window_count_by_hand():
     assert "last window" in ex.check_window_count(11 * 10).message
     assert not ex.check_window_count(131)
     assert not ex.check_window_count(132.0)
-    assert ex.check_window_count(4, size=(64, 64), patch=32, overlap=0.0)   # 2 x 2 tiles
+    assert ex.check_window_count(4, size=(64, 64), patch=32, overlap=0.0)  # 2 x 2 tiles
 
 
 def test_empty_prediction_accuracy():

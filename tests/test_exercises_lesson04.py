@@ -1,8 +1,8 @@
 import numpy as np
 from scipy import ndimage
 
-from course_utils.exercises import CheckResult
-from course_utils.exercises import lesson04 as ex
+from course_utils.lessons.lesson04 import exercises as ex
+from course_utils.selfcheck import CheckResult
 
 
 def test_placeholders_are_pending_not_errors():
@@ -13,7 +13,7 @@ def test_placeholders_are_pending_not_errors():
 def test_toy_dice_right_and_typical_mistakes():
     truth, pred = ex.toy_volumes()
     assert truth.sum() == 8 and pred.sum() == 12 and (truth & pred).sum() == 8
-    assert ex.check_toy_dice(0.8)                       # 2 * 8 / (12 + 8), by hand
+    assert ex.check_toy_dice(0.8)  # 2 * 8 / (12 + 8), by hand
     iou = ex.check_toy_dice(8 / 12)
     assert not iou.ok and "Jaccard" in iou.message
     assert "precision or sensitivity" in ex.check_toy_dice(1.0).message

@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.exercises import CheckResult
-from course_utils.exercises import lesson05 as ex
+from course_utils.lessons.lesson05 import exercises as ex
 from course_utils.models.pretrained import pretrained_unet
+from course_utils.selfcheck import CheckResult
 
 
 @pytest.fixture(scope="module")
@@ -14,8 +14,11 @@ def model():
 
 
 def test_placeholders_are_pending_not_errors(model):
-    for result in (ex.check_trainable_after_freezing(..., model), ex.check_freeze_function(...),
-                   ex.check_discriminative_optimizer(..., model, 1e-3, 1e-4)):
+    for result in (
+        ex.check_trainable_after_freezing(..., model),
+        ex.check_freeze_function(...),
+        ex.check_discriminative_optimizer(..., model, 1e-3, 1e-4),
+    ):
         assert isinstance(result, CheckResult) and not result.ok and not result.attempted
 
 
@@ -73,18 +76,21 @@ def test_discriminative_optimizer(model):
     def adam(groups):
         return torch.optim.AdamW(groups, lr=1e-3)
 
-    assert ex.check_discriminative_optimizer(adam([{"params": enc, "lr": 1e-4}, {"params": rest, "lr": 1e-3}]),
-                                             model, lr=1e-3, encoder_lr=1e-4)
-    swapped = ex.check_discriminative_optimizer(adam([{"params": enc, "lr": 1e-3}, {"params": rest, "lr": 1e-4}]),
-                                                model, lr=1e-3, encoder_lr=1e-4)
+    assert ex.check_discriminative_optimizer(
+        adam([{"params": enc, "lr": 1e-4}, {"params": rest, "lr": 1e-3}]), model, lr=1e-3, encoder_lr=1e-4
+    )
+    swapped = ex.check_discriminative_optimizer(
+        adam([{"params": enc, "lr": 1e-3}, {"params": rest, "lr": 1e-4}]), model, lr=1e-3, encoder_lr=1e-4
+    )
     assert "Swapped" in swapped.message
     one = ex.check_discriminative_optimizer(adam(model.parameters()), model, lr=1e-3, encoder_lr=1e-4)
     assert "One parameter group" in one.message
-    no_head = ex.check_discriminative_optimizer(adam([{"params": enc, "lr": 1e-4},
-                                                      {"params": decoder_only, "lr": 1e-3}]),
-                                                model, lr=1e-3, encoder_lr=1e-4)
+    no_head = ex.check_discriminative_optimizer(
+        adam([{"params": enc, "lr": 1e-4}, {"params": decoder_only, "lr": 1e-3}]), model, lr=1e-3, encoder_lr=1e-4
+    )
     assert "segmentation head" in no_head.message
-    wrong_lr = ex.check_discriminative_optimizer(adam([{"params": enc, "lr": 1e-5}, {"params": rest, "lr": 1e-3}]),
-                                                 model, lr=1e-3, encoder_lr=1e-4)
+    wrong_lr = ex.check_discriminative_optimizer(
+        adam([{"params": enc, "lr": 1e-5}, {"params": rest, "lr": 1e-3}]), model, lr=1e-3, encoder_lr=1e-4
+    )
     assert not wrong_lr and "expected" in wrong_lr.message
     assert not ex.check_discriminative_optimizer([1e-3, 1e-4], model, lr=1e-3, encoder_lr=1e-4)

@@ -1,9 +1,10 @@
 """Lesson 06 self-checks: a right answer passes, typical mistakes fail with a helpful message."""
+
 import torch
 
-from course_utils.exercises import CheckResult
-from course_utils.exercises import lesson06 as ex
 from course_utils.featurevis import total_variation
+from course_utils.lessons.lesson06 import exercises as ex
+from course_utils.selfcheck import CheckResult
 
 
 def test_placeholders_are_pending_not_errors():
@@ -65,7 +66,7 @@ def test_call_counter_right_and_typical_mistakes():
 
     assert "raises" in ex.check_call_counter(no_finally).message
     assert "function itself" in ex.check_call_counter(3).message
-    assert "failed" in ex.check_call_counter(lambda m, l, x: 1 / 0).message
+    assert "failed" in ex.check_call_counter(lambda m, layer, x: 1 / 0).message
 
 
 def test_noise_regulariser():

@@ -1,13 +1,21 @@
 """Activation maximisation on a hand-made model (known optimum), the course UNet (2D/3D) and smp."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import nn
 
-from course_utils.featurevis import (ChannelObjective, NeuronObjective, RegionObjective,
-                                     activation_table, count_forward_hooks, maximize_activation,
-                                     random_weight_copy, total_variation)
+from course_utils.featurevis import (
+    ChannelObjective,
+    NeuronObjective,
+    RegionObjective,
+    activation_table,
+    count_forward_hooks,
+    maximize_activation,
+    random_weight_copy,
+    total_variation,
+)
 from course_utils.models import UNet
 
 torch.set_num_threads(1)
@@ -26,8 +34,7 @@ def edge_model() -> nn.Sequential:
 
 def test_channel_activation_rises_by_a_large_factor():
     model = edge_model()
-    result = maximize_activation(model, ChannelObjective("1", 0), (1, 16, 16), steps=60, lr=0.1,
-                                 init_std=0.05, seed=0)
+    result = maximize_activation(model, ChannelObjective("1", 0), (1, 16, 16), steps=60, lr=0.1, init_std=0.05, seed=0)
     assert result.start_activation > 0
     assert result.gain > 10
     assert result.history[-1] > result.history[0]
@@ -38,8 +45,7 @@ def test_neuron_reaches_the_hand_computed_optimum():
     # With pixels in [0, 1], the edge response at one pixel is at most 3 (three ones on the right,
     # three zeros on the left); the optimum image has exactly that pattern around the pixel.
     model = edge_model()
-    result = maximize_activation(model, NeuronObjective("1", 0, (8, 8)), (1, 16, 16), steps=60, lr=0.2,
-                                 init_std=0.1)
+    result = maximize_activation(model, NeuronObjective("1", 0, (8, 8)), (1, 16, 16), steps=60, lr=0.2, init_std=0.1)
     assert 2.8 < result.final_activation <= 3.0
     window = result.image[0, 0, 7:10, 7:10]
     assert torch.all(window[:, 0] < 0.1) and torch.all(window[:, 2] > 0.9)
@@ -56,8 +62,16 @@ def test_regularisers_do_what_they_say():
     with_tv = maximize_activation(model, ChannelObjective("1", 0), (1, 16, 16), tv=5.0, **common)
     assert with_l2.model_input.pow(2).mean() < 0.5 * plain.model_input.pow(2).mean()
     assert total_variation(with_tv.image) < 0.5 * total_variation(plain.image)
-    moved = maximize_activation(model, ChannelObjective("1", 0), (1, 16, 16), jitter=1, rotate_degrees=10,
-                                scale_range=(0.9, 1.1), parameterization="fourier", **common)
+    moved = maximize_activation(
+        model,
+        ChannelObjective("1", 0),
+        (1, 16, 16),
+        jitter=1,
+        rotate_degrees=10,
+        scale_range=(0.9, 1.1),
+        parameterization="fourier",
+        **common,
+    )
     assert moved.gain > 3
 
 
@@ -86,8 +100,9 @@ def test_uses_the_model_normalisation():
             return x
 
     model = Recorder()
-    result = maximize_activation(model, ChannelObjective("", 1), (2, 8, 8), steps=0,
-                                 normalize=((0.5, 0.25), (0.5, 0.125)))
+    result = maximize_activation(
+        model, ChannelObjective("", 1), (2, 8, 8), steps=0, normalize=((0.5, 0.25), (0.5, 0.125))
+    )
     mean, std = torch.tensor([0.5, 0.25]).view(1, 2, 1, 1), torch.tensor([0.5, 0.125]).view(1, 2, 1, 1)
     expected = (result.image - mean) / std
     assert torch.allclose(seen[-1], expected) and torch.allclose(result.model_input, expected)
@@ -101,8 +116,11 @@ def test_uses_the_model_normalisation():
 def test_unet_2d_objectives_increase(channels):
     torch.manual_seed(1)
     model = UNet(channels, 1, dims=2, depth=3, base_width=4)
-    objectives = [ChannelObjective("encoders.1", 2), NeuronObjective("bottleneck", 3),
-                  RegionObjective.disk((16, 16), (8, 8), radius=2)]   # "vessel around this pixel"
+    objectives = [
+        ChannelObjective("encoders.1", 2),
+        NeuronObjective("bottleneck", 3),
+        RegionObjective.disk((16, 16), (8, 8), radius=2),
+    ]  # "vessel around this pixel"
     for objective in objectives:
         result = maximize_activation(model, objective, (channels, 16, 16), steps=25, lr=0.1, value_range=None)
         assert result.final_activation > result.start_activation + 0.01, objective.describe()
@@ -112,9 +130,18 @@ def test_unet_2d_objectives_increase(channels):
 def test_unet_3d_volume():
     torch.manual_seed(2)
     model = UNet(2, 1, dims=3, depth=2, base_width=4)
-    result = maximize_activation(model, ChannelObjective("bottleneck", 0), (2, 4, 8, 8), steps=15, lr=0.1,
-                                 jitter=1, rotate_degrees=5, tv=0.01, parameterization="fourier",
-                                 value_range=None)
+    result = maximize_activation(
+        model,
+        ChannelObjective("bottleneck", 0),
+        (2, 4, 8, 8),
+        steps=15,
+        lr=0.1,
+        jitter=1,
+        rotate_degrees=5,
+        tv=0.01,
+        parameterization="fourier",
+        value_range=None,
+    )
     assert result.image.shape == (1, 2, 4, 8, 8)
     assert result.final_activation > result.start_activation
 
@@ -123,8 +150,13 @@ def test_smp_encoder_filter():
     pretrained = pytest.importorskip("course_utils.models.pretrained")
     torch.manual_seed(0)
     model = pretrained.pretrained_unet(None, encoder_name=pretrained.LITE1_ENCODER)
-    result = maximize_activation(model, ChannelObjective("encoder.model.blocks.1", 4), (3, 32, 32), steps=10,
-                                 normalize=model.encoder_info.normalize)
+    result = maximize_activation(
+        model,
+        ChannelObjective("encoder.model.blocks.1", 4),
+        (3, 32, 32),
+        steps=10,
+        normalize=model.encoder_info.normalize,
+    )
     assert result.final_activation > result.start_activation
     assert count_forward_hooks(model) == 0
 
@@ -173,7 +205,8 @@ def test_activation_table_rows():
     torch.manual_seed(0)
     model = UNet(1, 1, dims=2, depth=2, base_width=4)
     baseline = random_weight_copy(model, seed=0)
-    rows = activation_table(model, baseline, [ChannelObjective("encoders.0", 0), NeuronObjective("", 0)],
-                            (1, 16, 16), steps=3)
+    rows = activation_table(
+        model, baseline, [ChannelObjective("encoders.0", 0), NeuronObjective("", 0)], (1, 16, 16), steps=3
+    )
     assert [r["filter"] for r in rows] == ["encoders.0[0]", "output[0] at centre"]
     assert all(set(r) == {"filter", "start", "reached", "gain", "baseline_reached"} for r in rows)

@@ -1,12 +1,20 @@
 """Feature maps of named layers; hooks are always removed (normal exit, exceptions, bad names)."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import nn
 
-from course_utils.featurevis import (capture_features, conv_layer_names, count_forward_hooks,
-                                     evaluation_mode, feature_maps, layer_names, resolve_layer)
+from course_utils.featurevis import (
+    capture_features,
+    conv_layer_names,
+    count_forward_hooks,
+    evaluation_mode,
+    feature_maps,
+    layer_names,
+    resolve_layer,
+)
 from course_utils.models import UNet
 
 torch.set_num_threads(1)

@@ -1,4 +1,5 @@
 """Regularisers (hand-computed), transformations and image parameterisations."""
+
 from __future__ import annotations
 
 import math
@@ -6,8 +7,16 @@ import math
 import pytest
 import torch
 
-from course_utils.featurevis import (FourierImage, PixelImage, jitter, l2_penalty, make_image,
-                                     random_rotate_scale, spectrum_scale, total_variation)
+from course_utils.featurevis import (
+    FourierImage,
+    PixelImage,
+    jitter,
+    l2_penalty,
+    make_image,
+    random_rotate_scale,
+    spectrum_scale,
+    total_variation,
+)
 
 torch.set_num_threads(1)
 
@@ -93,8 +102,8 @@ def test_parameterizations_reproducible_under_a_seed():
 def test_spectrum_scale_by_hand():
     scale = spectrum_scale((8, 8), decay_power=1.0)
     assert scale.shape == (8, 5)
-    assert scale[0, 0].item() == pytest.approx(8.0)    # DC clamped at 1 / (1/8)
-    assert scale[0, 4].item() == pytest.approx(2.0)    # 0.5 cycles / pixel
+    assert scale[0, 0].item() == pytest.approx(8.0)  # DC clamped at 1 / (1/8)
+    assert scale[0, 4].item() == pytest.approx(2.0)  # 0.5 cycles / pixel
     assert scale[1, 1].item() == pytest.approx(1 / math.hypot(1 / 8, 1 / 8))
     assert torch.all(spectrum_scale((8, 8), decay_power=0.0) == 1.0)
 
@@ -103,7 +112,7 @@ def test_fourier_start_is_smoother_than_pixels_at_equal_spread():
     g = torch.Generator().manual_seed(0)
     pixel = PixelImage(1, (64, 64), value_range=None, generator=g)()
     fourier = FourierImage(1, (64, 64), value_range=None, generator=g)()
-    assert 0.2 < fourier.std() / pixel.std() < 2.0   # comparable spread
+    assert 0.2 < fourier.std() / pixel.std() < 2.0  # comparable spread
     steeper = FourierImage(1, (64, 64), value_range=None, decay_power=2.0, generator=g)()
 
     def tv_per_std(im):

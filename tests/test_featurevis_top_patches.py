@@ -1,4 +1,5 @@
 """The dataset patches that most activate a filter: planted bright spots must be found where they are."""
+
 from __future__ import annotations
 
 import pytest
@@ -47,8 +48,7 @@ def test_finds_planted_spots_strongest_first():
 
 def test_other_channel_and_several_hits_per_image():
     images = planted_images()
-    hits = top_activating_patches(spot_detector(), images, "0", channel=1, patch_size=4, k=3,
-                                  one_per_image=False)
+    hits = top_activating_patches(spot_detector(), images, "0", channel=1, patch_size=4, k=3, one_per_image=False)
     # Channel 1 is minus the input: it likes the darkest pixel of each 2 x 2 pooling window.
     window_minima = -F.max_pool2d(-images, 2)
     expected = window_minima.flatten().topk(3, largest=False).values
@@ -60,8 +60,9 @@ def test_other_channel_and_several_hits_per_image():
 def test_dataloader_batches_normalisation_and_3d():
     images = planted_images()
     loader = DataLoader(TensorDataset(images, torch.zeros(4)), batch_size=3)
-    hits = top_activating_patches(spot_detector(), loader, "1", channel=0, patch_size=8, k=1,
-                                  normalize=((1.0,), (2.0,)))
+    hits = top_activating_patches(
+        spot_detector(), loader, "1", channel=0, patch_size=8, k=1, normalize=((1.0,), (2.0,))
+    )
     assert hits[0].image_index == 2
     assert hits[0].activation == pytest.approx((5.0 - 1.0) / 2.0)
     assert hits[0].patch.max() == 5.0  # patches come from the un-normalised images

@@ -1,11 +1,22 @@
 """Sliding-window inference: tiled output equals whole-image output for pointwise models, 2D and 3D."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import nn
 
-from course_utils.inference import blend_weights, sliding_window_inference, window_starts
+from course_utils.errors import ConfigError
+from course_utils.inference import (
+    TTA_CHOICES,
+    blend_weights,
+    flip_sets,
+    predict_flips,
+    predict_image,
+    sliding_window_inference,
+    tta_axes,
+    window_starts,
+)
 
 
 def _pointwise(in_ch: int, out_ch: int, dims: int, seed: int = 0) -> nn.Module:
@@ -148,8 +159,8 @@ def test_bad_arguments():
 
 
 def test_channels_last_3d_model_gives_the_same_windows():
+    from course_utils.layout import memory_layout, to_channels_last
     from course_utils.models import UNet
-    from course_utils.training import memory_layout, to_channels_last
 
     torch.manual_seed(4)
     model = UNet(in_channels=2, out_channels=1, dims=3, depth=2, base_width=4).eval()
@@ -159,3 +170,106 @@ def test_channels_last_3d_model_gives_the_same_windows():
     assert memory_layout(model) == torch.channels_last_3d
     out = sliding_window_inference(model, image, patch_size=8, overlap=0.5, activation="sigmoid", tta_flips=True)
     torch.testing.assert_close(out, plain, rtol=1e-5, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- one TTA vocabulary
+def test_tta_vocabulary_is_one_everywhere():
+    assert TTA_CHOICES == ("none", "lr", "flips")
+    assert tta_axes("none", 2) == () and tta_axes("none", 3) == ()
+    assert tta_axes("lr", 2) == (1,), "2-D: the width axis"
+    assert tta_axes("lr", 3) == (0,), "3-D RAS volumes: the first axis (left to right)"
+    assert tta_axes("flips", 2) == (0, 1) and tta_axes("flips", 3) == (0, 1, 2)
+    assert tta_axes(True, 3) == (0, 1, 2) and tta_axes(False, 2) == ()
+    assert tta_axes([1, 0, 1], 2) == (0, 1)
+    assert flip_sets(2, "none") == [()]
+    assert flip_sets(2, "lr") == [(), (3,)]
+    assert flip_sets(3, "lr") == [(), (2,)]
+    assert flip_sets(2, "flips") == [(), (2,), (3,), (2, 3)]
+    assert len(flip_sets(3, "flips")) == 8 and flip_sets(3, "flips")[0] == ()
+
+
+@pytest.mark.parametrize("bad", ["hflip", "rotate", "LR"])
+def test_unknown_tta_is_a_config_error_with_a_suggestion(bad):
+    with pytest.raises(ConfigError, match=f"tta='{bad}' is not supported.*Choose one of 'none', 'lr', 'flips'"):
+        tta_axes(bad, 2)
+    with pytest.raises(ValueError, match="is not supported"):  # ConfigError is a ValueError
+        sliding_window_inference(nn.Identity(), torch.zeros(1, 8, 8), 8, tta_flips=bad)
+    with pytest.raises(ConfigError, match="tta="):
+        predict_image(nn.Identity(), torch.zeros(1, 8, 8), tta=bad)
+    with pytest.raises(ConfigError, match="Did you mean 'flips'"):
+        tta_axes("flip", 2)
+
+
+class _AxisRamp(nn.Module):
+    """Output = the index along one spatial axis of the input: not flip-equivariant along that axis."""
+
+    def __init__(self, axis):
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x):
+        n = x.shape[2 + self.axis]
+        shape = [1] * x.ndim
+        shape[2 + self.axis] = n
+        ramp = torch.arange(n, dtype=torch.float32).reshape(shape)
+        return ramp.expand(x.shape[0], 1, *x.shape[2:]).clone()
+
+
+def test_lr_tta_flips_the_width_in_2d_and_the_first_axis_in_3d():
+    image2 = torch.zeros(1, 6, 8)
+    torch.testing.assert_close(
+        sliding_window_inference(_AxisRamp(1), image2, (6, 8), tta_flips="lr"), torch.full((1, 6, 8), 3.5)
+    )  # mean of c and 7 - c
+    torch.testing.assert_close(
+        sliding_window_inference(_AxisRamp(0), image2, (6, 8), tta_flips="lr"),
+        sliding_window_inference(_AxisRamp(0), image2, (6, 8)),
+    )  # rows untouched
+    image3 = torch.zeros(1, 4, 6, 8)
+    torch.testing.assert_close(
+        predict_image(_AxisRamp(0), image3, tta="lr", activation=None), torch.full((1, 4, 6, 8), 1.5)
+    )
+    torch.testing.assert_close(
+        predict_image(_AxisRamp(2), image3, tta="lr", activation=None),
+        predict_image(_AxisRamp(2), image3, activation=None),
+    )
+    torch.testing.assert_close(
+        predict_image(_AxisRamp(2), image3, tta="flips", activation=None), torch.full((1, 4, 6, 8), 3.5)
+    )
+
+
+def test_predict_flips_averages_the_flipped_back_outputs():
+    batch = torch.randn(2, 1, 5, 7)
+    model = _AxisRamp(1)
+    plain = predict_flips(model, batch, [()])
+    torch.testing.assert_close(plain, model(batch))
+    both = predict_flips(model, batch, flip_sets(2, "lr"))
+    torch.testing.assert_close(both, torch.full((2, 1, 5, 7), 3.0))
+    sig = predict_flips(model, batch, [()], activation="sigmoid")
+    torch.testing.assert_close(sig, torch.sigmoid(model(batch)))
+    with pytest.raises(ValueError, match="keeps the spatial size"):
+        predict_flips(nn.Conv2d(1, 1, 3), batch, [()])
+
+
+def test_predict_image_pads_to_the_size_divisor_and_matches_the_direct_output():
+    from course_utils.models import UNet
+
+    torch.manual_seed(6)
+    model = UNet(in_channels=2, out_channels=1, depth=3, base_width=4).eval()
+    assert model.size_divisor == 4
+    image = torch.randn(2, 16, 20)  # already a multiple: no padding at all
+    out = predict_image(model, image)
+    assert out.shape == (1, 16, 20) and out.dtype == torch.float32
+    with torch.no_grad():
+        torch.testing.assert_close(out, torch.sigmoid(model(image[None]))[0])
+    odd = torch.randn(2, 13, 18)  # reflect-padded to 16 x 20 (symmetrically), cropped back
+    padded = torch.nn.functional.pad(odd[None], (1, 1, 1, 2), mode="reflect")
+    with torch.no_grad():
+        expected = torch.sigmoid(model(padded))[0, :, 1:14, 1:19]
+    got = predict_image(model, odd)
+    assert got.shape == (1, 13, 18)
+    torch.testing.assert_close(got, expected)
+    model.train()
+    predict_image(model, odd, tta="flips")
+    assert model.training, "training mode restored"
+    raw = predict_image(model, odd, activation=None)  # logits: the sigmoid comes after
+    torch.testing.assert_close(torch.sigmoid(raw), got)

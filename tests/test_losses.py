@@ -1,4 +1,5 @@
 """Soft Dice and soft Tversky losses: hand-computed values, the Dice special case, the FN/FP asymmetry."""
+
 import math
 
 import pytest
@@ -6,7 +7,7 @@ import torch
 
 from course_utils.losses import BCEDiceLoss, soft_dice_loss, soft_tversky_loss
 
-BIG = 30.0   # a logit this large is a probability of 1 - 1e-13: the soft sums are counts
+BIG = 30.0  # a logit this large is a probability of 1 - 1e-13: the soft sums are counts
 
 
 def _pair(pred_bits, true_bits):
@@ -26,15 +27,16 @@ def test_tversky_at_one_half_is_dice():
     torch.manual_seed(0)
     logits, target = torch.randn(2, 1, 6, 6), (torch.rand(2, 1, 6, 6) > 0.7).float()
     assert soft_tversky_loss(logits, target, fn_weight=0.5).item() == pytest.approx(
-        soft_dice_loss(logits, target).item(), abs=1e-6)
+        soft_dice_loss(logits, target).item(), abs=1e-6
+    )
     plain, same = BCEDiceLoss(0.5), BCEDiceLoss(0.5, fn_weight=0.5)
     assert plain(logits, target).item() == same(logits, target).item()
 
 
 def test_missing_lesion_costs_more_than_a_false_one_when_fn_weight_is_high():
     truth = [1, 1, 1, 1, 0, 0, 0, 0]
-    missed = _pair([1, 1, 0, 0, 0, 0, 0, 0], truth)        # 2 lesion voxels missed
-    invented = _pair([1, 1, 1, 1, 1, 1, 0, 0], truth)      # 2 false lesion voxels
+    missed = _pair([1, 1, 0, 0, 0, 0, 0, 0], truth)  # 2 lesion voxels missed
+    invented = _pair([1, 1, 1, 1, 1, 1, 0, 0], truth)  # 2 false lesion voxels
     assert soft_tversky_loss(*missed, fn_weight=0.7).item() > soft_tversky_loss(*invented, fn_weight=0.7).item()
     assert soft_tversky_loss(*missed, fn_weight=0.3).item() < soft_tversky_loss(*invented, fn_weight=0.3).item()
     loss = BCEDiceLoss(0.5, fn_weight=0.7)

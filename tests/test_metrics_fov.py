@@ -1,14 +1,23 @@
 """FOV metrics and curves: cross-checked against scikit-learn, blind to pixels outside the mask."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, average_precision_score
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    f1_score,
+    jaccard_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
 from sklearn.metrics import auc as sklearn_auc
-from sklearn.metrics import f1_score, jaccard_score, precision_score, recall_score, roc_auc_score
 
-from course_utils.metrics import (best_threshold, binary_metrics, confusion_in_mask, pr_curve_in_mask,
-                                  roc_auc_in_mask)
+from course_utils.errors import ConfigError
+from course_utils.metrics import binary_metrics, choose_threshold, confusion_in_mask, pr_curve_in_mask, roc_auc_in_mask
+from course_utils.metrics.curves import scores_in_mask
 
 
 def _random(seed: int, shape=(23, 19), n: int = 1):
@@ -63,7 +72,7 @@ def test_pixels_outside_mask_do_not_matter(seed):
     assert binary_metrics(pred, truth) != binary_metrics(flip_pred, flip_truth)  # the mask matters
     assert roc_auc_in_mask(prob, truth, mask)[3] == roc_auc_in_mask(noise_prob, flip_truth, mask)[3]
     assert pr_curve_in_mask(prob, truth, mask)[3] == pr_curve_in_mask(noise_prob, flip_truth, mask)[3]
-    assert best_threshold(prob, truth, mask) == best_threshold(noise_prob, flip_truth, mask)
+    assert choose_threshold(prob, truth, mask) == choose_threshold(noise_prob, flip_truth, mask)
 
 
 def test_zero_division_conventions_match_sklearn():
@@ -114,10 +123,10 @@ def _brute_force_best(scores, labels, criterion):
 
 
 @pytest.mark.parametrize("criterion", ["f1", "accuracy", "youden"])
-def test_best_threshold_matches_brute_force(criterion):
+def test_pooled_threshold_matches_brute_force(criterion):
     prob, truth, mask = _random(7, shape=(12, 11), n=2)
     prob = [np.round(p, 2) for p in prob]  # ties, as with quantised probabilities
-    t = best_threshold(prob, truth, mask, criterion=criterion)
+    t = choose_threshold(prob, truth, mask, criterion=criterion, average="pooled")
     scores, labels = _pool(prob, mask), _pool(truth, mask)
     best, _ = _brute_force_best(scores, labels, criterion)
     pred_gt, pred_ge = scores > t, scores >= t
@@ -130,7 +139,7 @@ def test_best_threshold_matches_brute_force(criterion):
         assert recall_score(labels, pred_gt) + recall_score(~labels, ~pred_gt) - 1 == pytest.approx(best)
 
 
-def test_best_threshold_finds_planted_optimum():
+def test_pooled_threshold_finds_planted_optimum():
     rng = np.random.default_rng(0)
     truth = rng.random((40, 40)) < 0.3
     # vessels score in [0.6, 0.9], background in [0.0, 0.5] except the FOV-outside decoys
@@ -138,7 +147,7 @@ def test_best_threshold_finds_planted_optimum():
     mask = np.ones_like(truth)
     mask[:, :5] = False
     prob[:, :5] = np.where(truth[:, :5], 0.0, 1.0)  # outside the mask: maximally wrong
-    t = best_threshold(prob, truth, mask)
+    t = choose_threshold(prob, truth, mask)
     assert prob[mask & ~truth].max() < t < prob[mask & truth].min()
     assert binary_metrics(prob > t, truth, mask)["f1"] == 1.0
 
@@ -155,7 +164,70 @@ def test_errors_are_clear():
         binary_metrics(np.full((4, 4), 0.7), a)
     with pytest.raises(ValueError, match="one class"):
         roc_auc_in_mask(np.random.default_rng(0).random((4, 4)), a, np.ones((4, 4), bool))
-    with pytest.raises(ValueError, match="criterion"):
-        best_threshold(np.eye(4), np.eye(4, dtype=bool), criterion="dice")
+    with pytest.raises(ConfigError, match="criterion"):
+        choose_threshold(np.eye(4), np.eye(4, dtype=bool), criterion="dice+lesion_f1")  # per_case only
+    with pytest.raises(ConfigError, match="criterion"):
+        choose_threshold(np.eye(4), np.eye(4, dtype=bool), criterion="youden", average="per_case")
+    with pytest.raises(ConfigError, match="average"):
+        choose_threshold(np.eye(4), np.eye(4, dtype=bool), average="mean")
+    with pytest.raises(ValueError, match="apply to average='per_case' only"):
+        choose_threshold(np.eye(4), np.eye(4, dtype=bool), candidates=[0.5])
+    with pytest.raises(ValueError, match="apply to average='per_case' only"):
+        choose_threshold(np.eye(4), np.eye(4, dtype=bool), tolerance=0.1)
     with pytest.raises(ValueError, match="one of each per image"):
         binary_metrics([a, a], [a])
+
+
+def test_dice_is_f1_for_the_pooled_chooser():
+    prob, truth, mask = _random(11, n=2)
+    assert choose_threshold(prob, truth, mask, criterion="dice") == choose_threshold(prob, truth, mask, criterion="f1")
+
+
+def _worked_example():
+    """One case with a big foreground and two with one small lesion each (1-D "images")."""
+    big_prob = np.array([0.5] * 10 + [0.1] * 2)
+    big_truth = np.array([True] * 10 + [False] * 2)
+    small_prob = np.array([0.8, 0.5, 0.5, 0.5])
+    small_truth = np.array([True, False, False, False])
+    return [big_prob, small_prob, small_prob.copy()], [big_truth, small_truth, small_truth.copy()]
+
+
+def test_pooled_and_per_case_thresholds_on_a_worked_example():
+    probs, truths = _worked_example()
+    # pooled (all 20 pixels in one pool): score >= 0.8 gives F1 2*2/(4+0+10) = 0.29, >= 0.5 gives
+    # 2*12/(24+6+0) = 0.80, >= 0.1 gives 2*12/(24+8) = 0.75: the cut lies halfway between 0.5 and 0.1
+    assert choose_threshold(probs, truths) == pytest.approx(0.3)
+    assert choose_threshold(probs, truths, average="pooled", criterion="f1") == pytest.approx(0.3)
+    # per case (mean of the three Dice of prob >= t): t in (0.1, 0.5] -> (1 + 0.4 + 0.4) / 3 = 0.60,
+    # t in (0.5, 0.8] -> (0 + 1 + 1) / 3 = 0.67 (best), t <= 0.1 -> (20/22 + 0.4 + 0.4) / 3 = 0.57
+    assert choose_threshold(probs, truths, average="per_case") == pytest.approx(0.55)  # 0.5 itself: >= counts it
+    assert choose_threshold(probs, truths, average="per_case", criterion="f1") == pytest.approx(0.55)
+    assert choose_threshold(probs, truths, average="per_case", candidates=[0.3, 0.6]) == pytest.approx(0.6)
+    assert choose_threshold(probs, truths, average="per_case", candidates=[0.5, 0.6]) == pytest.approx(0.6)
+    # near-ties go to the lowest threshold: 0.60 is within 0.1 of 0.67
+    assert choose_threshold(probs, truths, average="per_case", candidates=[0.3, 0.6], tolerance=0.1) == 0.3
+    assert choose_threshold(probs, truths, average="per_case", candidates=[0.3, 0.6], tolerance=0.05) == 0.6
+    # a mask that hides the second case's background: it scores 1 at every t <= 0.8, so (1 + 1 + 0.4) / 3
+    # = 0.8 for t in (0.1, 0.5] wins, at its lowest candidate
+    masks = [np.ones(12, bool), np.array([True, False, False, False]), np.ones(4, bool)]
+    assert choose_threshold(probs, truths, masks, average="per_case") == pytest.approx(0.15)
+    with pytest.raises(ValueError, match="one probability map, truth and mask per case"):
+        choose_threshold(probs, truths[:2], average="per_case")
+    with pytest.raises(ValueError, match="same grid"):
+        choose_threshold([probs[0][:5]], [truths[0]], average="per_case")
+    with pytest.raises(ValueError, match="tolerance"):
+        choose_threshold(probs, truths, average="per_case", tolerance=-0.1)
+
+
+def test_scores_in_mask_pools_the_masked_pixels():
+    prob = [np.array([[0.1, 0.9], [0.4, 0.6]]), np.array([[0.2, 0.3]])]
+    truth = [np.array([[False, True], [False, True]]), np.array([[True, False]])]
+    mask = [np.array([[True, True], [False, True]]), np.array([[True, False]])]
+    p, t = scores_in_mask(prob, truth, mask)
+    assert p.dtype == np.float64
+    np.testing.assert_allclose(p, [0.1, 0.9, 0.6, 0.2])
+    np.testing.assert_array_equal(t, [False, True, True, True])
+    with pytest.raises(ValueError, match="all one class"):
+        scores_in_mask(prob, truth, [np.array([[False, True], [False, True]]), np.array([[True, False]])])
+    with pytest.raises(ValueError, match="NaN"):
+        scores_in_mask([np.array([np.nan, 0.5])], [np.array([True, False])], None)

@@ -1,4 +1,5 @@
 """Lesion metrics on hand-made volumes with known answers, cross-checked against scipy / scikit-image."""
+
 from __future__ import annotations
 
 import math
@@ -9,8 +10,16 @@ from scipy.spatial.distance import dice as scipy_dice_dissimilarity
 from scipy.spatial.distance import directed_hausdorff
 from skimage.measure import label as sk_label
 
-from course_utils.metrics.lesions import (avd_percent, boundary, dice, hd95, label_lesions, lesion_detection,
-                                          lesion_metrics, surface_distances)
+from course_utils.metrics.lesions import (
+    avd_percent,
+    boundary,
+    dice,
+    hd95,
+    label_lesions,
+    lesion_detection,
+    lesion_metrics,
+    surface_distances,
+)
 
 
 def vol(shape=(20, 20, 20)) -> np.ndarray:
@@ -33,10 +42,10 @@ def test_two_cubes_known_answers(two_cubes_one_missed):
     m = lesion_metrics(pred, truth)
     assert m["dice"] == pytest.approx(2 * 27 / (35 + 35))
     assert m["n_true_lesions"] == 2 and m["n_pred_lesions"] == 2
-    assert m["lesion_sensitivity"] == pytest.approx(0.5)      # A found, B missed
-    assert m["lesion_precision"] == pytest.approx(0.5)        # A correct, the blob a false alarm
+    assert m["lesion_sensitivity"] == pytest.approx(0.5)  # A found, B missed
+    assert m["lesion_precision"] == pytest.approx(0.5)  # A correct, the blob a false alarm
     assert m["lesion_f1"] == pytest.approx(0.5)
-    assert m["avd_percent"] == pytest.approx(0.0)             # 35 voxels each
+    assert m["avd_percent"] == pytest.approx(0.0)  # 35 voxels each
     assert m["true_volume_ml"] == pytest.approx(35 / 1000)
 
 
@@ -69,7 +78,7 @@ def test_one_prediction_detects_two_lesions():
 def test_min_overlap_rule():
     truth, pred = vol(), vol()
     truth[2:6, 2:6, 2:6] = True
-    pred[5:8, 5:8, 5:8] = True     # touches the true cube in one voxel (5, 5, 5)
+    pred[5:8, 5:8, 5:8] = True  # touches the true cube in one voxel (5, 5, 5)
     assert lesion_detection(pred, truth, min_overlap=1)["sensitivity"] == 1.0
     assert lesion_detection(pred, truth, min_overlap=2)["sensitivity"] == 0.0
     assert lesion_detection(pred, truth, min_overlap=2)["precision"] == 0.0
@@ -77,12 +86,12 @@ def test_min_overlap_rule():
 
 def test_connectivity_corner_touching_voxels():
     mask = vol((5, 5, 5))
-    mask[1, 1, 1] = mask[2, 2, 2] = True          # share a corner only
-    assert label_lesions(mask, 26)[1] == 1        # the default, as the WMH challenge
+    mask[1, 1, 1] = mask[2, 2, 2] = True  # share a corner only
+    assert label_lesions(mask, 26)[1] == 1  # the default, as the WMH challenge
     assert label_lesions(mask, 18)[1] == 2
     assert label_lesions(mask, 6)[1] == 2
     edge = vol((5, 5, 5))
-    edge[1, 1, 1] = edge[2, 2, 1] = True          # share an edge
+    edge[1, 1, 1] = edge[2, 2, 1] = True  # share an edge
     assert label_lesions(edge, 18)[1] == 1 and label_lesions(edge, 6)[1] == 2
     with pytest.raises(ValueError, match="6, 18 or 26"):
         label_lesions(mask, 8)
@@ -91,8 +100,8 @@ def test_connectivity_corner_touching_voxels():
 def test_ignore_mask_removes_voxels_from_both(two_cubes_one_missed):
     pred, truth = two_cubes_one_missed
     ignore = vol()
-    ignore[10:12, 10:12, 10:12] = True   # the missed lesion B is "other pathology"
-    ignore[15:17, 2:4, 15:17] = True     # and so is the false blob
+    ignore[10:12, 10:12, 10:12] = True  # the missed lesion B is "other pathology"
+    ignore[15:17, 2:4, 15:17] = True  # and so is the false blob
     m = lesion_metrics(pred, truth, ignore=ignore)
     assert m["dice"] == 1.0 and m["lesion_sensitivity"] == 1.0 and m["lesion_precision"] == 1.0
     assert m["n_true_lesions"] == 1 and m["n_pred_lesions"] == 1
@@ -102,9 +111,14 @@ def test_empty_masks_conventions():
     empty, full = vol(), vol()
     full[3:6, 3:6, 3:6] = True
     both = lesion_metrics(empty, empty)
-    assert (both["dice"], both["lesion_sensitivity"], both["lesion_precision"], both["avd_percent"],
-            both["hd95_mm"]) == (1.0, 1.0, 1.0, 0.0, 0.0)
-    missed = lesion_metrics(empty, full)       # nothing predicted
+    assert (
+        both["dice"],
+        both["lesion_sensitivity"],
+        both["lesion_precision"],
+        both["avd_percent"],
+        both["hd95_mm"],
+    ) == (1.0, 1.0, 1.0, 0.0, 0.0)
+    missed = lesion_metrics(empty, full)  # nothing predicted
     assert missed["dice"] == 0.0 and missed["lesion_sensitivity"] == 0.0 and missed["lesion_precision"] == 1.0
     assert missed["lesion_f1"] == 0.0 and missed["avd_percent"] == 100.0 and math.isnan(missed["hd95_mm"])
     false_alarm = lesion_metrics(full, empty)  # nothing to find
@@ -114,10 +128,10 @@ def test_empty_masks_conventions():
 
 def test_avd_percent_hand_computed():
     truth, pred = vol(), vol()
-    truth[0:4, 0:5, 0:2] = True   # 40 voxels
-    pred[0:5, 0:5, 0:2] = True    # 50 voxels
+    truth[0:4, 0:5, 0:2] = True  # 40 voxels
+    pred[0:5, 0:5, 0:2] = True  # 50 voxels
     assert avd_percent(pred, truth) == pytest.approx(25.0)
-    assert avd_percent(truth, pred) == pytest.approx(20.0)   # relative to the truth: not symmetric
+    assert avd_percent(truth, pred) == pytest.approx(20.0)  # relative to the truth: not symmetric
 
 
 def test_hd95_single_voxels_anisotropic():
@@ -125,13 +139,13 @@ def test_hd95_single_voxels_anisotropic():
     truth[5, 5, 5] = True
     pred[5, 6, 6] = True
     spacing = (0.5, 1.0, 3.0)
-    assert hd95(pred, truth, spacing) == pytest.approx(math.sqrt(1.0 ** 2 + 3.0 ** 2))
+    assert hd95(pred, truth, spacing) == pytest.approx(math.sqrt(1.0**2 + 3.0**2))
 
 
 def test_hd95_parallel_sheets_all_distances_equal():
     truth, pred = vol(), vol()
     truth[2:12, 2:12, 4] = True
-    pred[2:12, 2:12, 6] = True      # two slices further along axis 2, 3 mm slices
+    pred[2:12, 2:12, 6] = True  # two slices further along axis 2, 3 mm slices
     assert hd95(pred, truth, (1.0, 1.0, 3.0)) == pytest.approx(6.0)
 
 
@@ -141,7 +155,7 @@ def test_shifted_cube_hausdorff_matches_scipy():
     pred[5:15, 5:15, 7:17] = True
     spacing = np.array([0.9, 1.0, 3.0])
     hd_max = hd95(pred, truth, spacing, percentile=100)
-    assert hd_max == pytest.approx(6.0)        # the bottom face moved by 2 slices of 3 mm
+    assert hd_max == pytest.approx(6.0)  # the bottom face moved by 2 slices of 3 mm
     bp, bt = np.argwhere(boundary(pred)) * spacing, np.argwhere(boundary(truth)) * spacing
     ref = max(directed_hausdorff(bp, bt)[0], directed_hausdorff(bt, bp)[0])
     assert hd_max == pytest.approx(ref)
@@ -155,7 +169,7 @@ def test_boundary_counts():
     cube = vol((7, 7, 7))
     cube[1:6, 1:6, 1:6] = True
     assert boundary(cube, "3d").sum() == 125 - 27
-    assert boundary(cube, "2d").sum() == 5 * (25 - 9)    # eroded in the plane of axes 0, 1 only
+    assert boundary(cube, "2d").sum() == 5 * (25 - 9)  # eroded in the plane of axes 0, 1 only
 
 
 def test_dice_matches_scipy_on_random_masks():

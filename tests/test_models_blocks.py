@@ -1,4 +1,5 @@
 """Blocks of the course U-Net: shapes, hand-counted parameters, residual and recurrent behaviour."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,9 +7,17 @@ import torch
 from torch import nn
 
 from course_utils.errors import ConfigError
-from course_utils.models import (ConvNormAct, DoubleConv, RecurrentConv, RecurrentResidualBlock,
-                                 ResidualBlock, count_parameters, make_block, make_norm,
-                                 make_upsampling)
+from course_utils.models import (
+    ConvNormAct,
+    DoubleConv,
+    RecurrentConv,
+    RecurrentResidualBlock,
+    ResidualBlock,
+    count_parameters,
+    make_block,
+    make_norm,
+    make_upsampling,
+)
 
 torch.set_num_threads(1)
 
@@ -131,7 +140,7 @@ def test_recurrent_parameter_count_independent_of_t(dims):
     assert len(set(counts.values())) == 1, counts
     units = {t: count_parameters(RecurrentConv(4, dims=dims, recurrence=t)) for t in (1, 3)}
     # one 3x3 conv 4->4 without bias plus a BatchNorm, whatever t is
-    assert units[1] == units[3] == 4 * 4 * 3 ** dims + 8
+    assert units[1] == units[3] == 4 * 4 * 3**dims + 8
 
 
 @pytest.mark.parametrize("t", [1, 2, 4])
@@ -142,6 +151,7 @@ def test_recurrent_block_calls_its_shared_convs_t_plus_one_times(t):
     def counter(name):
         def hook(module, inputs, output):
             calls[name] += 1
+
         return hook
 
     block.recurrent1.unit.conv.register_forward_hook(counter("recurrent1"))
@@ -174,13 +184,16 @@ def test_dropout_only_in_training():
     assert isinstance(DoubleConv(2, 8).dropout, nn.Identity)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(kind="double", in_channels=2, out_channels=3), "Did you mean 'double_conv'"),
-    (dict(kind="recurrent_residual", in_channels=2, out_channels=3, recurrence=0), "recurrence must be >= 1"),
-    (dict(kind="double_conv", in_channels=0, out_channels=3), "in_channels must be >= 1"),
-    (dict(kind="double_conv", in_channels=2, out_channels=3, dropout=1.0), r"dropout must be in \[0, 1\)"),
-    (dict(kind="double_conv", in_channels=2, out_channels=3, dims=1), "dims=2 for images"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(kind="double", in_channels=2, out_channels=3), "Did you mean 'double_conv'"),
+        (dict(kind="recurrent_residual", in_channels=2, out_channels=3, recurrence=0), "recurrence must be >= 1"),
+        (dict(kind="double_conv", in_channels=0, out_channels=3), "in_channels must be >= 1"),
+        (dict(kind="double_conv", in_channels=2, out_channels=3, dropout=1.0), r"dropout must be in \[0, 1\)"),
+        (dict(kind="double_conv", in_channels=2, out_channels=3, dims=1), "dims=2 for images"),
+    ],
+)
 def test_make_block_rejects_bad_arguments(kwargs, match):
     kind = kwargs.pop("kind")
     with pytest.raises(ConfigError, match=match):

@@ -1,4 +1,5 @@
 """The course U-Net: shapes, input errors, gradients, determinism, configs, skip ablation, padding."""
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,15 @@ def test_output_shape_2d(block, upsampling, spatial):
 @pytest.mark.parametrize("upsampling", UPSAMPLINGS)
 @pytest.mark.parametrize("spatial", [(4, 8, 12), (8, 4, 4)])
 def test_output_shape_3d(block, upsampling, spatial):
-    model = _tiny(in_channels=2, out_channels=1, dims=3, block=block, upsampling=upsampling,
-                  recurrence=1, norm="instance" if spatial[0] == 8 else "batch")
+    model = _tiny(
+        in_channels=2,
+        out_channels=1,
+        dims=3,
+        block=block,
+        upsampling=upsampling,
+        recurrence=1,
+        norm="instance" if spatial[0] == 8 else "batch",
+    )
     out = model(_rand(2, 2, *spatial))
     assert out.shape == (2, 1) + spatial
 
@@ -65,21 +73,43 @@ def test_widths_follow_the_multiplier_at_every_level():
     model = UNet(base_width=4, width_multiplier=1.5, depth=4, norm=None)
     assert model.widths == (4, 6, 9, 13)  # int(4 * 1.5**3) = int(13.5)
     seen = {}
-    for name in ("encoders.0", "encoders.1", "encoders.2", "bottleneck",
-                 "decoders.2", "decoders.1", "decoders.0", "head"):
+    for name in (
+        "encoders.0",
+        "encoders.1",
+        "encoders.2",
+        "bottleneck",
+        "decoders.2",
+        "decoders.1",
+        "decoders.0",
+        "head",
+    ):
         module = model.get_submodule(name)
         module.register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(name, tuple(o.shape)))
     model(_rand(1, 1, 16, 16))
-    assert seen == {"encoders.0": (1, 4, 16, 16), "encoders.1": (1, 6, 8, 8),
-                    "encoders.2": (1, 9, 4, 4), "bottleneck": (1, 13, 2, 2),
-                    "decoders.2": (1, 9, 4, 4), "decoders.1": (1, 6, 8, 8),
-                    "decoders.0": (1, 4, 16, 16), "head": (1, 1, 16, 16)}
+    assert seen == {
+        "encoders.0": (1, 4, 16, 16),
+        "encoders.1": (1, 6, 8, 8),
+        "encoders.2": (1, 9, 4, 4),
+        "bottleneck": (1, 13, 2, 2),
+        "decoders.2": (1, 9, 4, 4),
+        "decoders.1": (1, 6, 8, 8),
+        "decoders.0": (1, 4, 16, 16),
+        "head": (1, 1, 16, 16),
+    }
 
 
 def test_layer_names_are_stable():
     names = dict(_tiny().named_modules())
-    for name in ("encoders.0", "encoders.1", "pool", "bottleneck", "decoders.0.up",
-                 "decoders.1.block", "decoders.0.block.conv1.conv", "head"):
+    for name in (
+        "encoders.0",
+        "encoders.1",
+        "pool",
+        "bottleneck",
+        "decoders.0.up",
+        "decoders.1.block",
+        "decoders.0.block.conv1.conv",
+        "head",
+    ):
         assert name in names, name
     assert "encoders.2" not in names  # depth 3: two encoders + bottleneck
 
@@ -122,15 +152,18 @@ def test_integer_input_refused():
         _tiny()(torch.zeros(1, 1, 8, 8, dtype=torch.uint8))
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(norm="layer"), "norm='layer'"),
-    (dict(upsampling="bilinear"), "upsampling='bilinear'"),
-    (dict(block="resnet"), "block='resnet'"),
-    (dict(dims=4), "dims=4"),
-    (dict(depth=0), "depth must be >= 1"),
-    (dict(base_width=2, width_multiplier=0.25), "at least 1 channel"),
-    (dict(dropout=-0.1), "dropout"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(norm="layer"), "norm='layer'"),
+        (dict(upsampling="bilinear"), "upsampling='bilinear'"),
+        (dict(block="resnet"), "block='resnet'"),
+        (dict(dims=4), "dims=4"),
+        (dict(depth=0), "depth must be >= 1"),
+        (dict(base_width=2, width_multiplier=0.25), "at least 1 channel"),
+        (dict(dropout=-0.1), "dropout"),
+    ],
+)
 def test_bad_constructor_arguments(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         UNet(**kwargs)
@@ -150,8 +183,7 @@ def test_bad_types_are_type_errors():
 def test_gradient_reaches_every_parameter(block, upsampling, norm):
     torch.manual_seed(0)
     # width 4: with 2 channels and no norm a whole level can start dead (all ReLUs off)
-    model = _tiny(in_channels=2, base_width=4, block=block, upsampling=upsampling, norm=norm,
-                  recurrence=1)
+    model = _tiny(in_channels=2, base_width=4, block=block, upsampling=upsampling, norm=norm, recurrence=1)
     target = (_rand(2, 1, 16, 16, seed=1) > 0).float()
     loss = nn.functional.binary_cross_entropy_with_logits(model(_rand(2, 2, 16, 16)), target)
     loss.backward()
@@ -179,12 +211,23 @@ def test_same_seed_same_model(block):
     assert not torch.allclose(outs[0], outs[2])
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(),
-    dict(in_channels=3, out_channels=2, block="residual", upsampling="interpolate", norm="group"),
-    dict(in_channels=2, dims=3, block="recurrent_residual", recurrence=3, norm="instance",
-         skip_connections=False, dropout=0.1, width_multiplier=1.5),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(),
+        dict(in_channels=3, out_channels=2, block="residual", upsampling="interpolate", norm="group"),
+        dict(
+            in_channels=2,
+            dims=3,
+            block="recurrent_residual",
+            recurrence=3,
+            norm="instance",
+            skip_connections=False,
+            dropout=0.1,
+            width_multiplier=1.5,
+        ),
+    ],
+)
 def test_from_config_rebuilds_the_architecture(kwargs):
     torch.manual_seed(0)
     model = _tiny(**kwargs).eval()
@@ -212,6 +255,7 @@ def test_from_config_unknown_key_has_a_hint():
 
 def test_config_lists_every_constructor_argument():
     import inspect
+
     params = set(inspect.signature(UNet.__init__).parameters) - {"self"}
     assert set(UNet().config) == params
 
@@ -251,11 +295,11 @@ def test_without_skips_the_output_sees_only_the_bottleneck():
 # ---------------------------------------------------------------- parameters
 def test_parameter_count_of_a_tiny_unet_by_hand():
     model = UNet(1, 1, depth=2, base_width=2, norm=None)
-    enc0 = (2 * 1 * 9 + 2) + (2 * 2 * 9 + 2)        # DoubleConv 1->2 with biases: 20 + 38
+    enc0 = (2 * 1 * 9 + 2) + (2 * 2 * 9 + 2)  # DoubleConv 1->2 with biases: 20 + 38
     bottleneck = (4 * 2 * 9 + 4) + (4 * 4 * 9 + 4)  # DoubleConv 2->4: 76 + 148
-    up = 4 * 2 * 2 * 2 + 2                          # ConvTranspose 4->2, 2x2 kernel: 34
-    dec0 = (2 * 4 * 9 + 2) + (2 * 2 * 9 + 2)        # DoubleConv (2 skip + 2 up)->2: 74 + 38
-    head = 2 * 1 + 1                                # 1x1 conv 2->1
+    up = 4 * 2 * 2 * 2 + 2  # ConvTranspose 4->2, 2x2 kernel: 34
+    dec0 = (2 * 4 * 9 + 2) + (2 * 2 * 9 + 2)  # DoubleConv (2 skip + 2 up)->2: 74 + 38
+    head = 2 * 1 + 1  # 1x1 conv 2->1
     assert count_parameters(model) == enc0 + bottleneck + up + dec0 + head == 431
     interp = UNet(1, 1, depth=2, base_width=2, norm=None, upsampling="interpolate")
     assert count_parameters(interp) == 431 - up + (4 * 2 + 2)  # 1x1 conv 4->2 instead
@@ -272,8 +316,9 @@ def test_dropout_changes_training_outputs_only():
 
 
 # ---------------------------------------------------------------- padding helpers
-@pytest.mark.parametrize("shape,multiple", [((2, 3, 100, 97), 8), ((1, 2, 5, 9, 13), 4),
-                                            ((1, 1, 10), 16), ((1, 1, 16, 24), 8)])
+@pytest.mark.parametrize(
+    "shape,multiple", [((2, 3, 100, 97), 8), ((1, 2, 5, 9, 13), 4), ((1, 1, 10), 16), ((1, 1, 16, 24), 8)]
+)
 def test_pad_to_multiple_round_trip(shape, multiple):
     x = _rand(*shape)
     padded, crop = pad_to_multiple(x, multiple)

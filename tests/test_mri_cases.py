@@ -1,4 +1,5 @@
 """Finding and loading cases: user folders (WMH layout), every error names the file, open_ms_data when present."""
+
 from __future__ import annotations
 
 import os
@@ -8,12 +9,24 @@ import numpy as np
 import pytest
 
 from course_utils.errors import DataError
-from course_utils.mri.cases import (OPEN_MS_LAYOUT, WMH2017_LAYOUT, CaseLayout, MRICase, find_cases, load_case,
-                                    load_cases, open_ms_dir, open_ms_lesion_masks, save_prediction, write_case)
+from course_utils.mri.cases import (
+    OPEN_MS_LAYOUT,
+    WMH2017_LAYOUT,
+    CaseLayout,
+    MRICase,
+    find_cases,
+    load_case,
+    load_cases,
+    open_ms_dir,
+    open_ms_lesion_masks,
+    save_prediction,
+    write_case,
+)
 from course_utils.mri.io import load_volume, save_volume
 
-FLAT_WMH = CaseLayout(modalities={"FLAIR": "FLAIR.nii.gz", "T1": "T1.nii.gz"}, label="wmh.nii.gz",
-                      ignore_values=(2,), name="flat-wmh")
+FLAT_WMH = CaseLayout(
+    modalities={"FLAIR": "FLAIR.nii.gz", "T1": "T1.nii.gz"}, label="wmh.nii.gz", ignore_values=(2,), name="flat-wmh"
+)
 AFFINE = np.array([[2.0, 0, 0, -10.0], [0, 2.0, 0, -12.0], [0, 0, 2.0, -8.0], [0, 0, 0, 1]])
 
 
@@ -27,8 +40,14 @@ def tiny_case(seed: int = 0, shape=(8, 10, 6)) -> MRICase:
     label[3:5, 3:5, 2:4] = 1
     ignore = np.zeros(shape, bool)
     ignore[5, 6, 3] = True
-    return MRICase(name=f"case{seed}", images={"FLAIR": flair, "T1": t1}, label=label, brain_mask=brain,
-                   affine=AFFINE.copy(), ignore=ignore)
+    return MRICase(
+        name=f"case{seed}",
+        images={"FLAIR": flair, "T1": t1},
+        label=label,
+        brain_mask=brain,
+        affine=AFFINE.copy(),
+        ignore=ignore,
+    )
 
 
 def test_write_then_find_and_load_a_wmh_style_folder(tmp_path):
@@ -40,7 +59,7 @@ def test_write_then_find_and_load_a_wmh_style_folder(tmp_path):
     loaded = load_case(found[1], FLAT_WMH)
     np.testing.assert_allclose(loaded.images["FLAIR"], cases[1].images["FLAIR"])
     np.testing.assert_array_equal(loaded.label, cases[1].label)
-    np.testing.assert_array_equal(loaded.ignore, cases[1].ignore)     # label 2 -> ignore, not lesion
+    np.testing.assert_array_equal(loaded.ignore, cases[1].ignore)  # label 2 -> ignore, not lesion
     np.testing.assert_array_equal(loaded.brain_mask, cases[1].brain_mask)
     np.testing.assert_allclose(loaded.affine, AFFINE)
     assert loaded.stack(["T1", "FLAIR"]).shape == (2, 8, 10, 6)
@@ -49,8 +68,9 @@ def test_write_then_find_and_load_a_wmh_style_folder(tmp_path):
 
 
 def test_wmh2017_layout_finds_pre_subfolders_and_natural_order(tmp_path):
-    pre_layout = CaseLayout(modalities={"FLAIR": "pre/FLAIR.nii.gz", "T1": "pre/T1.nii.gz"}, label="wmh.nii.gz",
-                            ignore_values=(2,))
+    pre_layout = CaseLayout(
+        modalities={"FLAIR": "pre/FLAIR.nii.gz", "T1": "pre/T1.nii.gz"}, label="wmh.nii.gz", ignore_values=(2,)
+    )
     for name in ("2", "10"):
         write_case(tiny_case(int(name)), tmp_path / "Singapore" / name, pre_layout)
     found = find_cases(tmp_path, WMH2017_LAYOUT)
@@ -81,7 +101,7 @@ def test_mismatched_label_shape_or_affine_is_an_error_naming_the_file(tmp_path):
     save_volume(case.label, files.label, affine=moved, overwrite=True)
     with pytest.raises(DataError, match=r"wmh.nii.gz and FLAIR .*different affines"):
         load_case(files, FLAT_WMH)
-    save_volume(case.label, files.label, affine=AFFINE + 1e-5, overwrite=True)    # float noise is fine
+    save_volume(case.label, files.label, affine=AFFINE + 1e-5, overwrite=True)  # float noise is fine
     load_case(files, FLAT_WMH)
 
 
@@ -99,10 +119,10 @@ def test_files_in_another_orientation_are_reoriented(tmp_path):
     case = tiny_case(0)
     files = write_case(case, tmp_path / "c", FLAT_WMH)
     flip = np.diag([-1.0, 1, 1, 1])
-    flip[0, 3] = case.shape[0] - 1                 # index i -> n - 1 - i
+    flip[0, 3] = case.shape[0] - 1  # index i -> n - 1 - i
     las = AFFINE @ flip
     save_volume(case.images["T1"][::-1].copy(), files.modalities["T1"], affine=las, overwrite=True)
-    loaded = load_case(files, FLAT_WMH)                      # canonical=True: every file to RAS first
+    loaded = load_case(files, FLAT_WMH)  # canonical=True: every file to RAS first
     np.testing.assert_allclose(loaded.images["T1"], case.images["T1"])
     with pytest.raises(DataError, match="orientations differ"):
         load_case(files, FLAT_WMH, canonical=False)
@@ -112,11 +132,15 @@ def test_save_prediction_goes_back_to_the_stored_grid(tmp_path):
     case = tiny_case(0)
     flip = np.diag([-1.0, 1, 1, 1])
     flip[0, 3] = case.shape[0] - 1
-    las_case = MRICase(name="las", images={k: v[::-1].copy() for k, v in case.images.items()},
-                       label=case.label[::-1].copy(), brain_mask=case.brain_mask[::-1].copy(), affine=AFFINE @ flip)
-    files = write_case(las_case, tmp_path / "las", CaseLayout(modalities={"FLAIR": "FLAIR.nii.gz"},
-                                                               label="wmh.nii.gz"))
-    loaded = load_case(files, FLAT_WMH, ["FLAIR"], spacing=4.0)   # RAS and coarser
+    las_case = MRICase(
+        name="las",
+        images={k: v[::-1].copy() for k, v in case.images.items()},
+        label=case.label[::-1].copy(),
+        brain_mask=case.brain_mask[::-1].copy(),
+        affine=AFFINE @ flip,
+    )
+    files = write_case(las_case, tmp_path / "las", CaseLayout(modalities={"FLAIR": "FLAIR.nii.gz"}, label="wmh.nii.gz"))
+    loaded = load_case(files, FLAT_WMH, ["FLAIR"], spacing=4.0)  # RAS and coarser
     assert loaded.shape == (4, 5, 3)
     out = save_prediction(loaded, np.ones(loaded.shape, bool), tmp_path / "pred.nii.gz")
     back = load_volume(out, dtype=None)
@@ -133,8 +157,9 @@ def test_brain_mask_file_from_the_layout(tmp_path):
     mask = np.zeros(case.shape, np.uint8)
     mask[2:6, 2:8, 1:5] = 1
     save_volume(mask, tmp_path / "c" / "brainmask.nii.gz", affine=AFFINE)
-    layout = CaseLayout(modalities=FLAT_WMH.modalities, label="wmh.nii.gz", ignore_values=(2,),
-                        brain_mask="brainmask.nii.gz")
+    layout = CaseLayout(
+        modalities=FLAT_WMH.modalities, label="wmh.nii.gz", ignore_values=(2,), brain_mask="brainmask.nii.gz"
+    )
     loaded = load_case(find_cases(tmp_path, layout)[0], layout)
     np.testing.assert_array_equal(loaded.brain_mask, mask > 0)
     assert not np.array_equal(loaded.brain_mask, case.brain_mask)
@@ -163,7 +188,7 @@ def test_open_ms_data_layout_on_the_real_files():
     complete = find_cases(folder, OPEN_MS_LAYOUT, ["FLAIR", "T1"], on_incomplete="skip")
     assert [c.name for c in complete] == ["patient07", "patient19", "patient26"]
     with pytest.raises(DataError, match="has no file for FLAIR"):
-        find_cases(folder, OPEN_MS_LAYOUT, ["FLAIR"])              # 27 patients have a lesion mask only
+        find_cases(folder, OPEN_MS_LAYOUT, ["FLAIR"])  # 27 patients have a lesion mask only
     masks = open_ms_lesion_masks(_open_ms_root())
     assert len(masks) == 27 and not {m.parent.name for m in masks} & {"patient07", "patient19", "patient26"}
     case = load_case(complete[0], OPEN_MS_LAYOUT, ["FLAIR"], spacing=3.0, normalise="zscore")

@@ -1,4 +1,5 @@
 """NIfTI I/O: round trips, grid / orientation / label checks, resampling, normalisation."""
+
 from __future__ import annotations
 
 import os
@@ -9,9 +10,22 @@ import numpy as np
 import pytest
 
 from course_utils.errors import DataError
-from course_utils.mri.io import (Volume, brain_mask_from, check_label_values, check_orientation, check_same_grid,
-                                 coarse_grid, load_volume, normalise_intensity, orientation, resample_to_grid,
-                                 resample_to_voxel_size, save_volume, to_canonical, voxel_size)
+from course_utils.mri.io import (
+    Volume,
+    brain_mask_from,
+    check_label_values,
+    check_orientation,
+    check_same_grid,
+    coarse_grid,
+    load_volume,
+    normalise_intensity,
+    orientation,
+    resample_to_grid,
+    resample_to_voxel_size,
+    save_volume,
+    to_canonical,
+    voxel_size,
+)
 
 LAS = np.array([[-1.0, 0, 0, 90.0], [0, 1.0, 0, -126.0], [0, 0, 1.0, -72.0], [0, 0, 0, 1]])
 
@@ -84,7 +98,7 @@ def test_check_same_grid_names_files_and_tolerates_float_noise():
 
 def test_to_canonical_flips_data_and_keeps_world_positions():
     data = np.zeros((5, 4, 3), np.float32)
-    data[0, 1, 2] = 7.0                                   # LAS: axis 0 runs to the patient's left
+    data[0, 1, 2] = 7.0  # LAS: axis 0 runs to the patient's left
     vol = Volume(data, LAS.copy(), path=Path("las.nii.gz"))
     assert orientation(vol.affine) == "LAS"
     with pytest.raises(DataError, match="LAS orientation, expected RAS.*as_closest_canonical"):
@@ -93,7 +107,7 @@ def test_to_canonical_flips_data_and_keeps_world_positions():
     assert ras.orientation == "RAS"
     check_orientation(ras)
     world_before = LAS @ np.array([0, 1, 2, 1])
-    (i, j, k), = np.argwhere(ras.data == 7.0)
+    ((i, j, k),) = np.argwhere(ras.data == 7.0)
     np.testing.assert_allclose(ras.affine @ np.array([i, j, k, 1]), world_before)
     same = resample_to_grid(vol, ras.shape, ras.affine, "image")
     np.testing.assert_array_equal(same.data, ras.data)
@@ -123,8 +137,8 @@ def test_resample_to_2mm_is_exact_block_mean_and_places_voxels_right():
 
 def test_resample_label_majority_and_mask():
     label = np.zeros((4, 2, 2), np.uint8)
-    label[0:2, 0:2, 0] = 1          # 4 of the 8 voxels of coarse voxel 0: a tie, kept
-    label[2, 0, 0] = 1              # 1 of 8 in coarse voxel 1: lost
+    label[0:2, 0:2, 0] = 1  # 4 of the 8 voxels of coarse voxel 0: a tie, kept
+    label[2, 0, 0] = 1  # 1 of 8 in coarse voxel 1: lost
     vol = Volume(label, np.eye(4))
     coarse = resample_to_voxel_size(vol, 2.0, kind="label")
     assert coarse.data.dtype == np.uint8 and coarse.data.ravel().tolist() == [1, 0]
@@ -139,9 +153,9 @@ def test_non_integer_factor_keeps_constants_and_zero_outside():
     coarse = resample_to_voxel_size(vol, 1.5)
     assert coarse.shape == (6, 6, 6)
     inner = coarse.data[1:-1, 1:-1, 1:-1]
-    np.testing.assert_allclose(inner, 5.0, rtol=1e-5)         # averaging a constant gives the constant
+    np.testing.assert_allclose(inner, 5.0, rtol=1e-5)  # averaging a constant gives the constant
     outside = resample_to_grid(vol, (4, 4, 4), np.diag([1.0, 1.0, 1.0, 1.0]) @ _shift(20.0), "image")
-    assert (outside.data == 0).all()                          # beyond the source: zeros
+    assert (outside.data == 0).all()  # beyond the source: zeros
 
 
 def _shift(mm: float) -> np.ndarray:

@@ -1,4 +1,5 @@
 """Synthetic MRI cases: offline, deterministic, fast, anatomically plausible, licence notice kept."""
+
 from __future__ import annotations
 
 import os
@@ -54,7 +55,7 @@ def test_grid_matches_open_ms_data_in_ras(case):
 def test_anatomy_and_lesions_are_plausible(case):
     brain, lesion = case.brain_mask, case.label > 0
     brain_ml = brain.sum() * 8 / 1000
-    assert 1000 < brain_ml < 1700                      # an adult brain, like the open_ms_data patients
+    assert 1000 < brain_ml < 1700  # an adult brain, like the open_ms_data patients
     assert lesion.any() and not (lesion & ~brain).any()
     for img in case.images.values():
         assert img.dtype == np.float32 and np.isfinite(img).all() and (img[~brain] == 0).all()
@@ -63,12 +64,12 @@ def test_anatomy_and_lesions_are_plausible(case):
     flair, t1 = case.images["FLAIR"], case.images["T1"]
     normal_wm = wm & ~lesion
     ratio = flair[lesion].mean() / flair[normal_wm].mean()
-    assert 1.1 < ratio < 1.6                                         # FLAIR: hyperintense, from real-like to twice that
-    assert t1[lesion].mean() < 0.95 * t1[normal_wm].mean()           # T1: lesions hypointense
-    assert flair[gm & ~lesion].mean() > flair[normal_wm].mean()      # FLAIR: GM brighter than WM
-    assert t1[gm].mean() < t1[normal_wm].mean()                      # T1: WM brighter than GM
+    assert 1.1 < ratio < 1.6  # FLAIR: hyperintense, from real-like to twice that
+    assert t1[lesion].mean() < 0.95 * t1[normal_wm].mean()  # T1: lesions hypointense
+    assert flair[gm & ~lesion].mean() > flair[normal_wm].mean()  # FLAIR: GM brighter than WM
+    assert t1[gm].mean() < t1[normal_wm].mean()  # T1: WM brighter than GM
     near_wm = case.extras["wm"] + case.extras["lesion_fraction"] > 0.3
-    assert (lesion & near_wm).sum() >= 0.9 * lesion.sum()            # lesions sit in white matter
+    assert (lesion & near_wm).sum() >= 0.9 * lesion.sum()  # lesions sit in white matter
 
 
 def test_fast_at_2mm(case):
@@ -84,13 +85,13 @@ def test_licence_notice_is_kept():
 
 
 def test_bad_arguments_and_missing_real_masks(tmp_path):
-    with pytest.raises(ValueError, match="lesions must be one of"):
+    with pytest.raises(ValueError, match="lesions=.random. is not supported"):
         make_synthetic_case(0, lesions="random")
     with pytest.raises(ValueError, match="spacing"):
         make_synthetic_case(0, spacing=0.1)
     with pytest.raises(DataError, match="open_ms_data not found"):
         make_synthetic_case(0, 4.0, lesions="open_ms", root=tmp_path)
-    c = make_synthetic_case(0, 4.0, lesions="auto", root=tmp_path)   # no data: procedural lesions
+    c = make_synthetic_case(0, 4.0, lesions="auto", root=tmp_path)  # no data: procedural lesions
     assert c.label.any()
 
 
@@ -114,11 +115,14 @@ def test_lesion_contrast_range_covers_the_real_patients(monkeypatch):
     from course_utils.mri.cases import OPEN_MS_LAYOUT, find_cases, load_case
 
     root = _open_ms_root()
-    files = [f for f in find_cases(open_ms_dir(root), OPEN_MS_LAYOUT, ("FLAIR",), on_incomplete="skip")
-             if f.name == "patient26"]
+    files = [
+        f
+        for f in find_cases(open_ms_dir(root), OPEN_MS_LAYOUT, ("FLAIR",), on_incomplete="skip")
+        if f.name == "patient26"
+    ]
     real_case = load_case(files[0], OPEN_MS_LAYOUT, ("FLAIR",))
     real = lesion_contrast(real_case.images["FLAIR"], real_case.brain_mask, real_case.label)
-    assert 0.8 < real["contrast"] < 1.5                       # the real patient, as measured (1.13)
+    assert 0.8 < real["contrast"] < 1.5  # the real patient, as measured (1.13)
     low, high = synthetic.FLAIR_LESION
     measured = {}
     for name, value in (("weakest", low), ("strongest", high)):
@@ -126,4 +130,4 @@ def test_lesion_contrast_range_covers_the_real_patients(monkeypatch):
         synth = make_synthetic_case(1001, 1.0, lesions="open_ms", root=root)
         measured[name] = lesion_contrast(synth.images["FLAIR"], synth.brain_mask, synth.label)
     assert measured["weakest"]["contrast"] < real["contrast"] < measured["strongest"]["contrast"], measured
-    assert abs(measured["weakest"]["surround_sd"] - real["surround_sd"]) < 0.25     # 0.61 vs 0.76 when measured
+    assert abs(measured["weakest"]["surround_sd"] - real["surround_sd"]) < 0.25  # 0.61 vs 0.76 when measured

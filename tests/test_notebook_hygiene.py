@@ -1,9 +1,9 @@
 """Rules every lesson notebook follows (checked on the committed files, without running them)."""
+
 import json
 import re
 
 import pytest
-
 from conftest import REPO
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -27,7 +27,8 @@ def test_committed_without_outputs(path):
     for cell in _nb(path)["cells"]:
         if cell["cell_type"] == "code":
             assert not cell.get("outputs") and cell.get("execution_count") is None, (
-                f"{path.name} has stored outputs; clear them before committing")
+                f"{path.name} has stored outputs; clear them before committing"
+            )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -24,8 +24,10 @@ def test_list_notebooks_in_lesson_order(tmp_path):
 
 
 def test_run_records_parameters_numbers_and_failures(tmp_path):
-    ok = _write(tmp_path / "01_ok.ipynb", ['profile = "cpu"',
-                                           "from course_utils import record\nrecord('profile_len', len(profile))"])
+    ok = _write(
+        tmp_path / "01_ok.ipynb",
+        ['profile = "cpu"', "from course_utils import record\nrecord('profile_len', len(profile))"],
+    )
     run = run_notebook(ok, "smoke", tmp_path / "out")
     assert run.status == "ok" and run.records == {"profile_len": 5}  # papermill injected "smoke"
     assert run.html.endswith(".html")

@@ -1,4 +1,5 @@
 """Patch sampling: shapes, centres inside the FOV, vessel bias, reproducibility, clear errors."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -4,8 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils.plotting import (FN_COLOR, FP_COLOR, TP_COLOR, error_map, number_grid, plot_history,
-                                   show_segmentation, to_numpy_image)
+from course_utils.plotting import (
+    FN_COLOR,
+    FP_COLOR,
+    TP_COLOR,
+    error_map,
+    number_grid,
+    plot_history,
+    show_segmentation,
+    to_numpy_image,
+)
 from course_utils.report import MIME, collect_records, record
 
 
@@ -51,10 +59,21 @@ def test_plot_history_draws_losses_and_metrics():
 def test_record_round_trips_through_notebook_outputs(capsys):
     assert record("dice", np.float32(0.5)) == 0.5  # outside IPython it prints
     assert "[recorded] dice = 0.5" in capsys.readouterr().out
-    nb = {"cells": [{"cell_type": "code", "outputs": [
-        {"output_type": "display_data", "data": {MIME: {"name": "dice", "value": 0.5, "unit": ""}}},
-        {"output_type": "display_data", "data": {MIME: json.dumps({"name": "dice", "value": 0.7, "unit": ""})}},
-        {"output_type": "stream", "text": "x"}]}]}
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "outputs": [
+                    {"output_type": "display_data", "data": {MIME: {"name": "dice", "value": 0.5, "unit": ""}}},
+                    {
+                        "output_type": "display_data",
+                        "data": {MIME: json.dumps({"name": "dice", "value": 0.7, "unit": ""})},
+                    },
+                    {"output_type": "stream", "text": "x"},
+                ],
+            }
+        ]
+    }
     assert collect_records(nb) == {"dice": 0.7}
     assert record("nan", float("nan")) is None
     with pytest.raises(TypeError):

@@ -1,11 +1,11 @@
 """Mixed precision choices (course_utils.precision) and their use in the training loop."""
+
 import pytest
 import torch
 from torch import nn
 
 from course_utils.errors import ConfigError
-from course_utils.precision import (amp_dtype, autocast, cpu_has_native_bf16, describe_precision,
-                                    needs_grad_scaler)
+from course_utils.precision import amp_dtype, autocast, cpu_has_native_bf16, describe_precision, needs_grad_scaler
 from course_utils.training import fit
 
 
@@ -51,10 +51,20 @@ def test_fit_in_bfloat16_learns_and_keeps_float32_weights():
     x = torch.randn(64, 1, 8, 8)
     y = (x > 0).float()
     model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 1, 3, padding=1))
-    loader = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+    loader = [(x[i : i + 16], y[i : i + 16]) for i in range(0, 64, 16)]
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    history = fit(model, loader, nn.BCEWithLogitsLoss(), opt, epochs=15, val_loader=loader, device="cpu",
-                  amp="bf16", show_progress=False, verbose=False)
+    history = fit(
+        model,
+        loader,
+        nn.BCEWithLogitsLoss(),
+        opt,
+        epochs=15,
+        val_loader=loader,
+        device="cpu",
+        amp="bf16",
+        show_progress=False,
+        verbose=False,
+    )
     losses = history["train_loss"]
     assert losses[-1] < 0.5 * losses[0]
     assert all(p.dtype is torch.float32 for p in model.parameters())

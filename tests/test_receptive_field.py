@@ -1,4 +1,5 @@
 """Receptive fields: textbook recurrence by hand, U-Net analytic vs measured by back-propagation."""
+
 from __future__ import annotations
 
 import warnings
@@ -8,24 +9,33 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.models import (UNet, conv_receptive_field, empirical_receptive_field, unet_layers,
-                                 unet_receptive_field, unet_receptive_window)
+from course_utils.models import (
+    UNet,
+    conv_receptive_field,
+    empirical_receptive_field,
+    unet_layers,
+    unet_receptive_field,
+    unet_receptive_window,
+)
 
 torch.set_num_threads(1)
 
 
 # ---------------------------------------------------------------- textbook recurrence
-@pytest.mark.parametrize("layers,expected", [
-    ([], 1),
-    ([(3, 1)], 3),
-    ([(3, 1)] * 3, 7),                      # three stacked 3x3 = one 7x7 (VGG argument)
-    ([(3, 1), (2, 2), (3, 1)], 8),          # 1 + 2 + 1 + 2*2
-    ([(3, 1, 2)], 5),                       # dilation 2: effective kernel 5
-    ([(3, 1, 1), (3, 1, 2), (3, 1, 4)], 15),  # 1 + 2 + 4 + 8
-    ([(7, 2), (3, 2), (3, 1)], 19),         # 1 + 6 + 2*2 + 4*2
-    ([(2, 2), (1, Fraction(1, 2))], 2),     # pool then nearest/transposed upsampling
-    ([(2, 2), (2, 0.5)], 4),                # pool then linear upsampling: 1 + 1 + 2*1
-])
+@pytest.mark.parametrize(
+    "layers,expected",
+    [
+        ([], 1),
+        ([(3, 1)], 3),
+        ([(3, 1)] * 3, 7),  # three stacked 3x3 = one 7x7 (VGG argument)
+        ([(3, 1), (2, 2), (3, 1)], 8),  # 1 + 2 + 1 + 2*2
+        ([(3, 1, 2)], 5),  # dilation 2: effective kernel 5
+        ([(3, 1, 1), (3, 1, 2), (3, 1, 4)], 15),  # 1 + 2 + 4 + 8
+        ([(7, 2), (3, 2), (3, 1)], 19),  # 1 + 6 + 2*2 + 4*2
+        ([(2, 2), (1, Fraction(1, 2))], 2),  # pool then nearest/transposed upsampling
+        ([(2, 2), (2, 0.5)], 4),  # pool then linear upsampling: 1 + 1 + 2*1
+    ],
+)
 def test_conv_receptive_field_by_hand(layers, expected):
     assert conv_receptive_field(layers) == expected
 
@@ -37,10 +47,13 @@ def test_conv_receptive_field_errors():
         conv_receptive_field([(1, 0.5), (2, 1)])  # 1 + 1 * 1/2 pixels
 
 
-@pytest.mark.parametrize("layers", [
-    [(3, 1), (3, 2), (3, 1)],
-    [(5, 1), (2, 2), (3, 1, 2), (3, 2), (3, 1)],
-])
+@pytest.mark.parametrize(
+    "layers",
+    [
+        [(3, 1), (3, 2), (3, 1)],
+        [(5, 1), (2, 2), (3, 1, 2), (3, 2), (3, 1)],
+    ],
+)
 def test_conv_receptive_field_matches_measurement(layers):
     convs, channels = [], 1
     for kernel, stride, *dil in layers:

@@ -1,4 +1,5 @@
 """Synthetic fundus images: deterministic, DRIVE-shaped, with plausible vessels."""
+
 from __future__ import annotations
 
 import time
@@ -46,7 +47,7 @@ def test_circular_fov_dark_outside_nothing_labelled_outside(drive_sized):
         assert fov[292, 282] and not fov[0, 0] and not fov[-1, -1]
         # a disc: its area matches pi * r^2 for the radius seen along its widest row
         radius = (xs.max() - xs.min() + 1) / 2
-        assert abs(fov.sum() / (np.pi * radius ** 2) - 1) < 0.05
+        assert abs(fov.sum() / (np.pi * radius**2) - 1) < 0.05
         assert case.image[~fov].mean() < 0.05 < case.image[fov].mean()
 
 

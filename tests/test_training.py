@@ -28,8 +28,19 @@ def _run(epochs=8, seed=0, **kw):
     train = DataLoader(_task(), batch_size=16, shuffle=True, generator=g)
     val = DataLoader(_task(32, seed=1), batch_size=16)
     opt = torch.optim.Adam(model.parameters(), lr=0.05)
-    hist = fit(model, train, nn.BCEWithLogitsLoss(), opt, epochs=epochs, val_loader=val,
-               metrics={"dice": dice_score}, device="cpu", show_progress=False, verbose=False, **kw)
+    hist = fit(
+        model,
+        train,
+        nn.BCEWithLogitsLoss(),
+        opt,
+        epochs=epochs,
+        val_loader=val,
+        metrics={"dice": dice_score},
+        device="cpu",
+        show_progress=False,
+        verbose=False,
+        **kw,
+    )
     return model, hist
 
 
@@ -77,8 +88,16 @@ def test_non_finite_loss_is_reported():
     model = _model()
     loader = DataLoader(_task(8), batch_size=8)
     with pytest.raises(FloatingPointError, match="learning rate"):
-        fit(model, loader, lambda lo, t: lo.sum() * float("nan"), torch.optim.SGD(model.parameters(), lr=0.1),
-            epochs=1, device="cpu", show_progress=False, verbose=False)
+        fit(
+            model,
+            loader,
+            lambda lo, t: lo.sum() * float("nan"),
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            epochs=1,
+            device="cpu",
+            show_progress=False,
+            verbose=False,
+        )
 
 
 def test_history_round_trip_and_errors():
@@ -120,8 +139,16 @@ def test_fit_tells_patch_datasets_the_epoch():
 
     ds = Patches(*_task(16).tensors)
     model = _model()
-    fit(model, DataLoader(ds, batch_size=8), nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1),
-        epochs=3, device="cpu", show_progress=False, verbose=False)
+    fit(
+        model,
+        DataLoader(ds, batch_size=8),
+        nn.BCEWithLogitsLoss(),
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        epochs=3,
+        device="cpu",
+        show_progress=False,
+        verbose=False,
+    )
     assert ds.epochs_seen == [1, 2, 3]
 
 
@@ -130,7 +157,7 @@ def _conv_model():
 
 
 def test_channels_last_gives_the_same_numbers_and_layout():
-    from course_utils.training import uses_channels_last
+    from course_utils.layout import uses_channels_last
 
     results = []
     for cl in (False, True):
@@ -138,8 +165,17 @@ def test_channels_last_gives_the_same_numbers_and_layout():
         model = _conv_model()
         train = DataLoader(_task(32), batch_size=8, shuffle=True, generator=g)
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        hist = fit(model, train, nn.BCEWithLogitsLoss(), opt, epochs=2, device="cpu", channels_last=cl,
-                   show_progress=False, verbose=False)
+        hist = fit(
+            model,
+            train,
+            nn.BCEWithLogitsLoss(),
+            opt,
+            epochs=2,
+            device="cpu",
+            channels_last=cl,
+            show_progress=False,
+            verbose=False,
+        )
         assert uses_channels_last(model) == cl
         results.append((hist["train_loss"], [p.detach().clone() for p in model.parameters()]))
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-5)
@@ -155,8 +191,17 @@ def test_ema_returns_the_running_average_of_the_weights():
     model = nn.Sequential(nn.Conv2d(1, 1, 1))
     loader = DataLoader(_task(32), batch_size=8)
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
-    hist = fit(model, loader, nn.BCEWithLogitsLoss(), opt, epochs=2, device="cpu", ema_decay=0.5,
-               show_progress=False, verbose=False)
+    hist = fit(
+        model,
+        loader,
+        nn.BCEWithLogitsLoss(),
+        opt,
+        epochs=2,
+        device="cpu",
+        ema_decay=0.5,
+        show_progress=False,
+        verbose=False,
+    )
     seed_everything(4)
     live = nn.Sequential(nn.Conv2d(1, 1, 1))
     loader = DataLoader(_task(32), batch_size=8)
@@ -172,7 +217,7 @@ def test_ema_returns_the_running_average_of_the_weights():
             average = w.clone() if average is None else 0.5 * average + 0.5 * w
     got = torch.cat([p.detach().flatten() for p in model.parameters()])
     assert torch.allclose(got, average, atol=1e-6)
-    assert not torch.allclose(got, w)          # the average, not the last weights
+    assert not torch.allclose(got, w)  # the average, not the last weights
     assert len(hist) == 2
     with pytest.raises(ValueError, match="decay"):
         weight_ema(model, 1.0)

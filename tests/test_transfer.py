@@ -1,25 +1,41 @@
-"""course_utils.transfer: the plumbing of lesson 05's comparison (tiny models and images, CPU, seconds)."""
+"""course_utils.lessons.lesson05.pipeline: the plumbing of lesson 05's comparison.
+
+Tiny models and images, CPU, seconds.
+"""
+
 import copy
 
 import numpy as np
 import pytest
 import torch
 
-from course_utils.checkpoint import load_checkpoint, save_checkpoint
+from course_utils.checkpoint import checkpoint_path, find_checkpoint, load_checkpoint, load_model, save_checkpoint
+from course_utils.config import get_config
 from course_utils.data.synthetic_fundus import synthetic_drive
 from course_utils.errors import ConfigError
+from course_utils.lessons.lesson05.pipeline import (
+    CHECKPOINT_KIND,
+    LESSON,
+    NormalizedInput,
+    build_variant,
+    evaluate_variant,
+    make_optimizer,
+    model_record,
+    parse_sizes,
+    prepare_inputs,
+    select_training_images,
+    train_variant,
+)
 from course_utils.models.pretrained import pretrained_unet
-from course_utils.transfer import (GroupWarmupCosine, NormalizedInput, build_variant, evaluate_variant,
-                                   make_optimizer, parse_sizes, prepare_inputs, select_training_images,
-                                   train_variant)
+from course_utils.schedules import WarmupCosine
 
-SMALL_ENCODER = "tu-mobilenetv3_small_050"   # a small timm encoder: the same code path as EfficientNet-Lite1
+SMALL_ENCODER = "tu-mobilenetv3_small_050"  # a small timm encoder: the same code path as EfficientNet-Lite1
 
 
 @pytest.fixture(scope="module")
 def pretrained():
     torch.manual_seed(123)
-    return pretrained_unet(None, encoder_name=SMALL_ENCODER)   # stands in for the ImageNet model
+    return pretrained_unet(None, encoder_name=SMALL_ENCODER)  # stands in for the ImageNet model
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +69,7 @@ def test_inputs_have_the_channels_each_network_expects(cases):
     green, rgb = prepare_inputs(train, "green_clahe"), prepare_inputs(train, "rgb")
     assert green[0].image.shape == (64, 64, 1) and rgb[0].image.shape == (64, 64, 3)
     assert np.all(rgb[0].image[~train[0].fov] == 0), "outside the FOV is 0"
-    np.testing.assert_allclose(rgb[0].image[train[0].fov], train[0].image[train[0].fov])   # no CLAHE
+    np.testing.assert_allclose(rgb[0].image[train[0].fov], train[0].image[train[0].fov])  # no CLAHE
     assert green[0].vessels is train[0].vessels
     with pytest.raises(ConfigError):
         prepare_inputs(train, "lab")
@@ -67,14 +83,47 @@ def test_normalized_input_applies_the_encoder_normalisation():
     assert list(model.state_dict()) == [], "mean and std are not saved: the checkpoint is the inner network's"
 
 
-def test_schedule_keeps_the_ratio_between_groups():
+def _two_groups():
     a, b = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([{"params": [a], "lr": 1e-4}, {"params": [b], "lr": 1e-3}], lr=1e-3)
-    schedule = GroupWarmupCosine(opt, total_steps=20)
+    return torch.optim.SGD([{"params": [a], "lr": 1e-4}, {"params": [b], "lr": 1e-3}], lr=1e-3)
+
+
+def test_schedule_keeps_the_ratio_between_groups():
+    opt = _two_groups()
+    schedule = WarmupCosine(opt, total_steps=20)
     for _ in range(7):
+        opt.step()
         schedule.step()
-    enc, dec = (g["lr"] for g in opt.param_groups)
-    assert 0 < dec < 1e-3 and enc == pytest.approx(dec / 10)
+        enc, dec = (g["lr"] for g in opt.param_groups)
+        assert enc == pytest.approx(dec / 10)
+        assert schedule.get_last_lr() == pytest.approx([enc, dec])
+    assert 0 < dec < 1e-3
+    assert schedule.base_lrs == pytest.approx([1e-4, 1e-3]), "each group's initial lr is its peak"
+    for p in (0.0, 0.3, 1.0):
+        assert schedule.lr_at(p, group=0) == pytest.approx(schedule.lr_at(p, group=1) / 10)
+        assert schedule.lr_at(p, group=1) == pytest.approx(1e-3 * schedule.factor_at(p))
+
+
+def test_schedule_state_dict_round_trip():
+    opt = _two_groups()
+    schedule = WarmupCosine(opt, total_steps=20, warmup=0.1, final_ratio=0.05)
+    for _ in range(6):
+        opt.step()
+        schedule.step()
+    state = schedule.state_dict()
+    assert "optimizer" not in state and state["last_epoch"] == 6
+    fresh_opt = _two_groups()
+    fresh = WarmupCosine(fresh_opt, total_steps=5)  # other settings: the state brings them back
+    fresh.load_state_dict(state)
+    assert fresh.total_steps == 20 and fresh.warmup == 0.1 and fresh.final_ratio == 0.05
+    assert fresh.progress() == pytest.approx(schedule.progress()) == pytest.approx(6 / 20)
+    opt.step()
+    schedule.step()
+    fresh_opt.step()
+    fresh.step()
+    assert fresh.get_last_lr() == pytest.approx(schedule.get_last_lr())
+    assert [g["lr"] for g in fresh_opt.param_groups] == pytest.approx([g["lr"] for g in opt.param_groups])
+    assert schedule.get_last_lr()[1] == pytest.approx(schedule.lr_at(7 / 20, group=1))
 
 
 def test_variants_differ_only_where_they_should(pretrained):
@@ -86,8 +135,11 @@ def test_variants_differ_only_where_they_should(pretrained):
     assert frozen.net is not pretrained and tuned.net is not pretrained
     for key, value in reference.items():
         assert torch.equal(tuned.net.encoder.state_dict()[key], value)
-    assert any(not torch.equal(random.net.encoder.state_dict()[k], v) for k, v in reference.items()
-               if v.dtype.is_floating_point)
+    assert any(
+        not torch.equal(random.net.encoder.state_dict()[k], v)
+        for k, v in reference.items()
+        if v.dtype.is_floating_point
+    )
     # same seed: the three smp variants start with the same decoder and head
     for other in (frozen, random):
         for (k, v), w in zip(tuned.net.decoder.state_dict().items(), other.net.decoder.state_dict().values()):
@@ -100,7 +152,7 @@ def test_variants_differ_only_where_they_should(pretrained):
     assert tuned.encoder_weights == pretrained.encoder_info.weights
     with pytest.raises(ConfigError, match="pretrained"):
         build_variant("frozen_pretrained", None)
-    with pytest.raises(ConfigError, match="unknown variant"):
+    with pytest.raises(ConfigError, match="Did you mean .finetuned_pretrained."):
         build_variant("fine_tuned", pretrained)
 
 
@@ -128,28 +180,50 @@ def test_frozen_encoder_stays_fixed_while_finetuned_one_learns_and_scores_are_va
     assert any(not torch.equal(v, decoder_before[k]) for k, v in frozen.net.decoder.state_dict().items())
     tuned = build_variant("finetuned_pretrained", pretrained)
     train_variant(tuned, rgb_train, **kwargs)
-    assert any(not torch.equal(v, before[k]) for k, v in tuned.net.encoder.state_dict().items()
-               if "running" in k), "fine-tuning updates the encoder's BatchNorm statistics too"
+    assert any(not torch.equal(v, before[k]) for k, v in tuned.net.encoder.state_dict().items() if "running" in k), (
+        "fine-tuning updates the encoder's BatchNorm statistics too"
+    )
     scores = evaluate_variant(tuned, rgb_train[:1], rgb_test)
     assert 0 <= scores["f1"] <= 1 and 0 <= scores["auc"] <= 1 and 0 <= scores["threshold"] <= 1
 
 
-def test_finetuned_checkpoint_rebuilds_for_lesson_06(pretrained, tmp_path):
-    """The contract with lesson 06: rebuild with pretrained_unet(None, ...) and load_checkpoint."""
+def test_finetuned_checkpoint_rebuilds_for_lesson_06(pretrained):
+    """The contract with lesson 06: a ModelRecord at checkpoint_path, rebuilt by load_model from the file alone."""
     variant = build_variant("finetuned_pretrained", pretrained, seed=2)
     info = variant.net.encoder_info
-    path = save_checkpoint(tmp_path / "finetuned-smoke.pt", variant.net, history=[{"step": 1, "train_loss": 0.5}],
-                           meta={"lesson": "05_transfer_learning", "encoder_weights": info.weights,
-                                 "mean": list(info.mean), "std": list(info.std), "threshold": 0.4,
-                                 "data": "synthetic"},
-                           model_config={"builder": "pretrained_unet", "encoder_name": info.encoder_name,
-                                         "in_channels": 3, "classes": 1}, on_exists="rename")
-    config = load_checkpoint(path)["model_config"]
-    rebuilt = pretrained_unet(None, encoder_name=config["encoder_name"], in_channels=config["in_channels"],
-                              classes=config["classes"])
-    ckpt = load_checkpoint(path, rebuilt)
+    cfg = get_config(LESSON, "smoke")
+    record = model_record(
+        variant.net,
+        cfg,
+        threshold=0.4,
+        threshold_source="1 training image, pooled F1",
+        n_train_images=2,
+        steps=4,
+        seconds=1.5,
+        data_source="synthetic",
+    )
+    assert (record.lesson, record.kind, record.profile, record.builder) == (
+        LESSON,
+        CHECKPOINT_KIND,
+        "smoke",
+        "pretrained_unet",
+    )
+    assert record.model_config["encoder_name"] == info.encoder_name and record.inputs == ["red", "green", "blue"]
+    assert record.normalisation["mean"] == list(info.mean) and record.normalisation["std"] == list(info.std)
+    path = save_checkpoint(
+        checkpoint_path(LESSON, CHECKPOINT_KIND, "smoke"),
+        variant.net,
+        history=[{"step": 1, "train_loss": 0.5}],
+        record=record,
+        on_exists="rename",
+    )
+    assert path.name == "finetuned-smoke.pt" and find_checkpoint(LESSON, CHECKPOINT_KIND, "cpu,smoke") == path
+    ckpt = load_checkpoint(path)
+    assert ckpt["model_config"] == record.model_config and ckpt["history"] == [{"step": 1, "train_loss": 0.5}]
+    rebuilt, loaded = load_model(path)
+    assert loaded == record and not rebuilt.training
     x = torch.rand(1, 3, 64, 64)
-    wrapped = NormalizedInput(rebuilt.eval(), ckpt["meta"]["mean"], ckpt["meta"]["std"])
+    wrapped = NormalizedInput(rebuilt, loaded.normalisation["mean"], loaded.normalisation["std"])
     with torch.no_grad():
         assert torch.allclose(wrapped(x), variant.model.eval()(x), atol=1e-6)
-    assert ckpt["meta"]["threshold"] == 0.4 and ckpt["meta"]["data"] == "synthetic"
+    assert loaded.threshold == 0.4 and loaded.training["data"] == "synthetic"

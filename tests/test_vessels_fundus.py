@@ -2,8 +2,14 @@ import numpy as np
 import pytest
 
 from course_utils.data.drive import FundusCase
-from course_utils.fundus import (contrast_normalise, green_channel, input_channels, preprocess_cases,
-                                 preprocess_fundus)
+from course_utils.data.fundus import (
+    contrast_normalise,
+    fov_diameter,
+    green_channel,
+    input_channels,
+    preprocess_cases,
+    preprocess_fundus,
+)
 
 
 def _disc(h=64, w=80):
@@ -28,7 +34,7 @@ def test_contrast_normalise_range_fov_and_local_contrast():
     h, w = 64, 128
     rng = np.random.default_rng(0)
     base = 0.5 + 0.03 * rng.standard_normal((h, w))
-    base[::8, :] -= 0.1                                  # "vessels": darker rows
+    base[::8, :] -= 0.1  # "vessels": darker rows
     light = np.where(np.arange(w) < w // 2, 0.25, 1.0)[None, :]
     img = np.clip(base * light, 0, 1)
     fov = np.ones((h, w), bool)
@@ -38,7 +44,7 @@ def test_contrast_normalise_range_fov_and_local_contrast():
     assert out.min() >= 0 and out.max() <= 1 and (out[~fov] == 0).all()
 
     def line_contrast(a, cols):
-        return a[4::8, cols].mean() - a[::8, cols].mean()   # background minus line
+        return a[4::8, cols].mean() - a[::8, cols].mean()  # background minus line
 
     dark, bright = slice(8, 56), slice(72, 120)
     assert line_contrast(out, dark) > 2 * line_contrast(img, dark), "dim vessels gain contrast"
@@ -86,3 +92,16 @@ def test_preprocess_cases_keeps_labels():
     assert out.name == "x" and out.image.shape == (64, 80, 1)
     assert out.vessels is case.vessels and out.fov is case.fov
     assert case.image.shape == (64, 80, 3), "the original case is not modified"
+
+
+def test_fov_diameter_is_the_equal_area_circle():
+    yy, xx = np.mgrid[:401, :401]
+    disc = (yy - 200) ** 2 + (xx - 200) ** 2 <= 150**2
+    assert fov_diameter(disc) == pytest.approx(300.0, rel=1e-3)
+    square = np.zeros((20, 20), bool)
+    square[:10, :10] = True
+    assert fov_diameter(square) == pytest.approx(2 * np.sqrt(100 / np.pi))
+    with pytest.raises(ValueError, match="non-empty 2D"):
+        fov_diameter(np.zeros((8, 8), bool))
+    with pytest.raises(ValueError, match="non-empty 2D"):
+        fov_diameter(np.ones((2, 8, 8), bool))

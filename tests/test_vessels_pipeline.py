@@ -3,15 +3,19 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import real_data_root
 from torch import nn
 
-from conftest import real_data_root
 from course_utils.data.drive import FundusCase
-from course_utils.errors import DataError
-from course_utils.fundus import preprocess_cases
-from course_utils.vessel_pipeline import (EpochPatches, WarmupCosine, build_vessel_model, choose_threshold,
-                                          evaluate_vessels, load_vessel_data, observer_metrics, patch_loader,
-                                          predict_cases, predict_probability, train_vessel_model)
+from course_utils.data.fundus import preprocess_cases
+from course_utils.data.patches import EpochPatches, patch_loader
+from course_utils.data.vessels import load_vessel_data
+from course_utils.errors import ConfigError, DataError
+from course_utils.inference import predict_image
+from course_utils.lessons.lesson03.pipeline import build_vessel_model, evaluate_vessels, observer_metrics, predict_cases
+from course_utils.metrics import choose_threshold
+from course_utils.recipe import train_model
+from course_utils.schedules import WarmupCosine
 
 
 def _cases(n=3, h=48, w=56, seed=0):
@@ -21,7 +25,7 @@ def _cases(n=3, h=48, w=56, seed=0):
     out = []
     for i in range(n):
         vessels = np.zeros((h, w), bool)
-        vessels[rng.integers(h, size=4), :] = True        # horizontal "vessels"
+        vessels[rng.integers(h, size=4), :] = True  # horizontal "vessels"
         vessels &= fov
         image = np.repeat((0.6 - 0.4 * vessels + 0.05 * rng.random((h, w)))[..., None], 3, axis=-1)
         out.append(FundusCase(f"case{i}", image.astype(np.float32), vessels, fov))
@@ -29,35 +33,48 @@ def _cases(n=3, h=48, w=56, seed=0):
 
 
 # ----------------------------------------------------------------------------- schedule
-def _opt():
-    return torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+def _opt(lr=1.0):
+    return torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
 
 
 def test_warmup_cosine_by_hand():
-    s = WarmupCosine(_opt(), 1.0, total_steps=100, warmup=0.1, final_ratio=0.0)
-    assert s.lr_at(0.05) == pytest.approx(0.5)            # half way through the warm-up
-    assert s.lr_at(0.1) == pytest.approx(1.0)             # peak
-    assert s.lr_at(0.55) == pytest.approx(0.5)            # cos(pi / 2) = 0: half way down
+    s = WarmupCosine(_opt(1.0), total_steps=100, warmup=0.1, final_ratio=0.0)
+    assert s.lr_at(0.05) == pytest.approx(0.5)  # half way through the warm-up
+    assert s.lr_at(0.1) == pytest.approx(1.0)  # peak
+    assert s.lr_at(0.55) == pytest.approx(0.5)  # cos(pi / 2) = 0: half way down
     assert s.lr_at(1.0) == pytest.approx(0.0, abs=1e-12)
-    s2 = WarmupCosine(_opt(), 2.0, total_steps=10, warmup=0.0, final_ratio=0.1)
+    opt = _opt(2.0)
+    s2 = WarmupCosine(opt, total_steps=10, warmup=0.0, final_ratio=0.1)
     lrs = []
     for _ in range(10):
+        opt.step()
         s2.step()
         lrs.append(s2.get_last_lr()[0])
     assert all(a >= b for a, b in zip(lrs, lrs[1:])), "monotone decay after the warm-up"
     assert lrs[-1] == pytest.approx(0.2) and s2.progress() == 1.0
+    opt.step()
     s2.step()
     assert s2.get_last_lr()[0] == pytest.approx(0.2), "stays at the floor past the budget"
 
 
 def test_warmup_cosine_time_budget_and_errors():
-    s = WarmupCosine(_opt(), 1.0, seconds=1e-9, warmup=0.0, final_ratio=0.5)
+    opt = _opt(1.0)
+    s = WarmupCosine(opt, seconds=1e-9, warmup=0.0, final_ratio=0.5)
+    opt.step()
     s.step()
     assert s.progress() == 1.0 and s.get_last_lr()[0] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="budget"):
-        WarmupCosine(_opt(), 1.0)
+        WarmupCosine(_opt())
     with pytest.raises(ValueError):
-        WarmupCosine(_opt(), 1.0, total_steps=10, warmup=1.0)
+        WarmupCosine(_opt(), total_steps=10, warmup=1.0)
+
+
+def test_warmup_cosine_factor_and_lr_at_agree():
+    s = WarmupCosine(_opt(0.5), total_steps=50, warmup=0.2, final_ratio=0.1)
+    for p in (0.0, 0.1, 0.2, 0.5, 0.9, 1.0):
+        assert s.lr_at(p) == pytest.approx(0.5 * s.factor_at(p))
+    assert s.factor_at(0.2) == pytest.approx(1.0) and s.factor_at(1.0) == pytest.approx(0.1)
+    assert s.factor_at(-1.0) == s.factor_at(0.0) and s.factor_at(2.0) == s.factor_at(1.0), "progress is clipped"
 
 
 # ----------------------------------------------------------------------------- patches
@@ -90,38 +107,57 @@ class _Asymmetric(nn.Module):
         return self.conv(x)
 
 
+def _full_fov_case(image):
+    h, w = image.shape[:2]
+    return FundusCase("whole", image, np.zeros((h, w), bool), np.ones((h, w), bool))
+
+
 def test_predict_whole_image_tta_and_tiles():
     rng = np.random.default_rng(0)
     image = rng.random((13, 17, 1)).astype(np.float32)
     model = _Asymmetric()
-    x = torch.from_numpy(image).permute(2, 0, 1)[None]
-    plain = predict_probability(model, image)
-    assert plain.shape == (13, 17) and plain.dtype == np.float32
-    np.testing.assert_allclose(plain, torch.sigmoid(model(x))[0, 0].detach().numpy(), atol=1e-6)
-    flipped = torch.sigmoid(model(x.flip(-1))).flip(-1)[0, 0].detach().numpy()
-    np.testing.assert_allclose(predict_probability(model, image, tta="hflip"), (plain + flipped) / 2, atol=1e-6)
+    x = torch.from_numpy(image).permute(2, 0, 1)  # (C, H, W)
+    out = predict_image(model, x)
+    assert out.shape == (1, 13, 17) and out.dtype == torch.float32
+    plain = out[0].numpy()
+    np.testing.assert_allclose(plain, torch.sigmoid(model(x[None]))[0, 0].detach().numpy(), atol=1e-6)
+    flipped = torch.sigmoid(model(x[None].flip(-1))).flip(-1)[0, 0].detach().numpy()
+    np.testing.assert_allclose(predict_image(model, x, tta="lr")[0].numpy(), (plain + flipped) / 2, atol=1e-6)
     assert not np.allclose(flipped, plain), "the test model must not be flip-equivariant"
+    # predict_cases: the same probabilities, whole image in one pass or tiled
+    case = _full_fov_case(image)
+    (whole,), _ = predict_cases(model, [case], tta="lr")
+    assert whole.shape == (13, 17) and whole.dtype == np.float32
+    np.testing.assert_allclose(whole, (plain + flipped) / 2, atol=1e-6)
     # a pointwise (1x1) model gives the same probabilities tiled as in one pass
     pointwise = nn.Conv2d(1, 1, 1)
-    np.testing.assert_allclose(predict_probability(pointwise, image, tile=8), predict_probability(pointwise, image),
-                               atol=1e-6)
+    (tiled,), _ = predict_cases(pointwise, [case], tile=8)
+    (one_pass,), _ = predict_cases(pointwise, [case])
+    np.testing.assert_allclose(tiled, one_pass, atol=1e-6)
+    np.testing.assert_allclose(one_pass, predict_image(pointwise, x)[0].numpy(), atol=1e-6)
+    with pytest.raises(ConfigError, match="tta='rotate' is not supported"):
+        predict_image(model, x, tta="rotate")
     with pytest.raises(ValueError, match="tta"):
-        predict_probability(model, image, tta="rotate")
+        predict_cases(model, [case], tta="hflip")  # the old name: now "lr"
+    with pytest.raises(ValueError, match=r"\(C, H, W\)"):
+        predict_image(model, x[0])
     with pytest.raises(ValueError, match=r"\(H, W, C\)"):
-        predict_probability(model, image[..., 0])
+        predict_cases(model, [FundusCase("flat", image[..., 0], case.vessels, case.fov)])
 
 
 def test_predict_unet_odd_size_restores_mode():
     torch.manual_seed(0)
     model = build_vessel_model(1, base_width=4, depth=3)
     model.train()
-    prob = predict_probability(model, np.random.default_rng(0).random((21, 30, 1)).astype(np.float32), tta="flips")
-    assert prob.shape == (21, 30) and ((prob >= 0) & (prob <= 1)).all()
+    image = torch.from_numpy(np.random.default_rng(0).random((1, 21, 30)).astype(np.float32))
+    prob = predict_image(model, image, tta="flips")
+    assert prob.shape == (1, 21, 30) and ((prob >= 0) & (prob <= 1)).all()
     assert model.training, "training mode restored"
     cases = preprocess_cases(_cases(2))
     probs, seconds = predict_cases(model, cases)
     assert len(probs) == 2 and seconds > 0
     assert all((p[~c.fov] == 0).all() for p, c in zip(probs, cases))
+    assert model.training, "training mode restored"
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -136,7 +172,7 @@ def test_evaluate_against_sklearn_inside_fov():
     t = np.concatenate([c.vessels[c.fov] for c in cases])
     assert out["auc"] == pytest.approx(roc_auc_score(t, p))
     assert out["f1"] == pytest.approx(f1_score(t, p > 0.6))
-    thr = choose_threshold(probs, cases)
+    thr = choose_threshold(probs, [c.vessels for c in cases], [c.fov for c in cases], criterion="f1")
     best = evaluate_vessels(probs, cases, thr)["f1"]
     assert all(best >= evaluate_vessels(probs, cases, u)["f1"] - 1e-12 for u in np.linspace(0.05, 0.95, 19))
     perfect = evaluate_vessels([c.vessels.astype(float) for c in cases], cases, 0.5)
@@ -213,34 +249,36 @@ def test_load_vessel_data_real_drive():
     assert (len(data.train), len(data.val), len(data.test), len(data.test_observer2)) == (18, 2, 20, 20)
     assert [c.name for c in data.test] == [c.name.replace("manual2", "test") for c in data.test_observer2]
     human = observer_metrics(data.test, data.test_observer2)
-    assert 0.77 < human["f1"] < 0.82          # the second observer agrees with F1 of about 0.79-0.81
+    assert 0.77 < human["f1"] < 0.82  # the second observer agrees with F1 of about 0.79-0.81
 
 
-def test_train_vessel_model_learns_a_trivial_task():
+def test_train_model_learns_a_trivial_vessel_task():
     torch.manual_seed(0)
     cases = preprocess_cases(_cases(3, seed=1), clahe=False)
     loader = patch_loader(cases, patch_size=16, batch_size=8, samples_per_epoch=64, seed=0, augment_strength=0)
-    val = patch_loader(cases, patch_size=16, batch_size=8, samples_per_epoch=16, seed=1, augment_strength=0,
-                       fixed=True)
+    val = patch_loader(cases, patch_size=16, batch_size=8, samples_per_epoch=16, seed=1, augment_strength=0, fixed=True)
     model = build_vessel_model(1, base_width=4, depth=2)
-    history = train_vessel_model(model, loader, val_loader=val, lr=1e-2, epochs=6, verbose=False)
+    history = train_model(model, loader, val_loader=val, lr=1e-2, epochs=6, show_progress=False, verbose=False)
     assert len(history) == 6 and all(math.isfinite(v) for v in history["train_loss"])
     assert history["train_loss"][-1] < history["train_loss"][0]
     assert history["lr"][-1] < history["lr"][1], "the learning rate decays"
     probs, _ = predict_cases(model, cases)
     assert evaluate_vessels(probs, cases, 0.5)["auc"] > 0.9
-    with pytest.raises(ValueError, match="budget"):
-        train_vessel_model(model, loader, epochs=1000)
+    assert "val_dice" in history.records[-1]
+    with pytest.raises(ValueError, match="epochs"):
+        train_model(model, loader, lr=1e-2, epochs=0)
+    with pytest.raises(ValueError, match="lr"):
+        train_model(model, loader, lr=0.0, epochs=1)
 
 
 def test_channels_last_model_predicts_the_same():
-    from course_utils.training import memory_layout, to_channels_last
+    from course_utils.layout import memory_layout, to_channels_last
 
     torch.manual_seed(3)
     model = build_vessel_model(1, base_width=4, depth=3).eval()
-    image = np.random.default_rng(1).random((40, 36, 1)).astype(np.float32)
-    plain = predict_probability(model, image, tta="flips")
+    image = torch.from_numpy(np.random.default_rng(1).random((1, 40, 36)).astype(np.float32))
+    plain = predict_image(model, image, tta="flips")
     assert memory_layout(model) is None
     to_channels_last(model)
     assert memory_layout(model) == torch.channels_last
-    np.testing.assert_allclose(predict_probability(model, image, tta="flips"), plain, atol=1e-5)
+    torch.testing.assert_close(predict_image(model, image, tta="flips"), plain, atol=1e-5, rtol=0)

@@ -8,9 +8,12 @@ Every transform is a callable ``t(image, target, fov, rng) -> (image, target, fo
 
 Geometric transforms move image and masks together (masks with nearest-neighbour
 sampling so they stay binary); intensity transforms touch the image only. Pixels
-that a rotation brings in from outside the patch get image 0 and ``fov`` 0, so a
-loss masked with ``fov`` ignores them.
+that a rotation brings in from outside the patch get image 0, target 0 and ``fov`` 0.
+The course's loss does not use ``fov``: it trains on every pixel of the patch, and
+outside the field of view (and in those brought-in pixels) the label is background.
+The ``fov`` patch marks where DRIVE's metrics count.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,8 +30,10 @@ def _check(image: np.ndarray, target: np.ndarray, fov: np.ndarray) -> None:
     if image.ndim != 3:
         raise ValueError(f"image must be (C, H, W), got shape {image.shape}.")
     if target.shape != image.shape[1:] or fov.shape != image.shape[1:]:
-        raise ValueError(f"target {target.shape} and fov {fov.shape} must both be (H, W) = "
-                         f"{image.shape[1:]}, the spatial shape of image {image.shape}.")
+        raise ValueError(
+            f"target {target.shape} and fov {fov.shape} must both be (H, W) = "
+            f"{image.shape[1:]}, the spatial shape of image {image.shape}."
+        )
 
 
 class Compose:
@@ -82,8 +87,9 @@ class RandomAffine:
     def __init__(self, max_degrees: float = 15.0, scale_range: tuple[float, float] = (0.9, 1.1)):
         lo, hi = scale_range
         if max_degrees < 0 or not 0 < lo <= hi:
-            raise ValueError(f"need max_degrees >= 0 and 0 < scale_range[0] <= scale_range[1], "
-                             f"got {max_degrees}, {scale_range}.")
+            raise ValueError(
+                f"need max_degrees >= 0 and 0 < scale_range[0] <= scale_range[1], got {max_degrees}, {scale_range}."
+            )
         self.max_degrees, self.scale_range = float(max_degrees), (float(lo), float(hi))
 
     def __call__(self, image, target, fov, rng: np.random.Generator) -> Arrays:
@@ -118,8 +124,9 @@ class RandomIntensity:
 
     def __init__(self, brightness: float = 0.1, contrast: float = 0.1, gamma: float = 0.2):
         if min(brightness, contrast, gamma) < 0 or contrast >= 1:
-            raise ValueError("brightness, contrast and gamma must be >= 0 and contrast < 1, "
-                             f"got {brightness}, {contrast}, {gamma}.")
+            raise ValueError(
+                f"brightness, contrast and gamma must be >= 0 and contrast < 1, got {brightness}, {contrast}, {gamma}."
+            )
         self.brightness, self.contrast, self.gamma = brightness, contrast, gamma
 
     def __call__(self, image, target, fov, rng: np.random.Generator) -> Arrays:
@@ -149,8 +156,10 @@ def fundus_augmentation(strength: float = 1.0) -> Compose:
     if strength == 0:
         return Compose([])
     s = min(float(strength), 5.0)
-    return Compose([
-        RandomFlipRotate90(p_flip=min(0.5 * s, 0.5), rotate90=True),
-        RandomAffine(max_degrees=15.0 * s, scale_range=(max(1 - 0.1 * s, 0.5), 1 + 0.1 * s)),
-        RandomIntensity(brightness=0.1 * s, contrast=min(0.1 * s, 0.5), gamma=0.2 * s),
-    ])
+    return Compose(
+        [
+            RandomFlipRotate90(p_flip=min(0.5 * s, 0.5), rotate90=True),
+            RandomAffine(max_degrees=15.0 * s, scale_range=(max(1 - 0.1 * s, 0.5), 1 + 0.1 * s)),
+            RandomIntensity(brightness=0.1 * s, contrast=min(0.1 * s, 0.5), gamma=0.2 * s),
+        ]
+    )

@@ -15,6 +15,7 @@ data root (``$COURSE_DATA_DIR``, else ``<repo>/data``)::
 Standard protocol: train on ``training``, report on ``test`` against
 ``1st_manual``, counting only pixels inside the field-of-view (FOV) mask.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..paths import DATA_ENV, data_root
+from ..validate import check_choice
 
 DRIVE_URL = "https://drive.grand-challenge.org/"
 SPLITS = ("training", "test")
@@ -91,28 +93,30 @@ def load_drive(split: str, root: str | Path | None = None, *, observer: int = 1)
     Raises :class:`DataError` naming the file or folder when something is missing
     or malformed.
     """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
+    check_choice("split", split, SPLITS)
     if observer not in (1, 2):
         raise ValueError(f"observer must be 1 or 2, got {observer!r}.")
     if observer == 2 and split != "test":
-        raise ValueError("DRIVE has a second observer (2nd_manual) for the test split only; "
-                         "use observer=1 for 'training'.")
+        raise ValueError(
+            "DRIVE has a second observer (2nd_manual) for the test split only; use observer=1 for 'training'."
+        )
     drive = find_drive_root(root)
     if drive is None:
         raise DataError(missing_drive_message(root))
     split_dir = _split_folder(drive, split)
     image_dir = split_dir / "images"
-    images = sorted(p for p in image_dir.glob("*") if p.suffix.lower() in _IMAGE_SUFFIXES) \
-        if image_dir.is_dir() else []
+    images = sorted(p for p in image_dir.glob("*") if p.suffix.lower() in _IMAGE_SUFFIXES) if image_dir.is_dir() else []
     if not images:
-        raise DataError(f"No DRIVE images (*.tif) found in {image_dir}. Unpack the official archive "
-                        f"so that it holds files like 21_training.tif or 01_test.tif ({DRIVE_URL}).")
+        raise DataError(
+            f"No DRIVE images (*.tif) found in {image_dir}. Unpack the official archive "
+            f"so that it holds files like 21_training.tif or 01_test.tif ({DRIVE_URL})."
+        )
     return [_load_case(path, split_dir, observer) for path in images]
 
 
-def split_train_val(cases: Sequence[FundusCase], n_val: int = 4,
-                    seed: int = 0) -> tuple[list[FundusCase], list[FundusCase]]:
+def split_train_val(
+    cases: Sequence[FundusCase], n_val: int = 4, seed: int = 0
+) -> tuple[list[FundusCase], list[FundusCase]]:
     """Split ``cases`` into ``(train, val)`` with ``n_val`` validation cases, the same for the same seed.
 
     Both lists keep the input order.
@@ -131,24 +135,32 @@ def _split_folder(drive: Path, split: str) -> Path:
         if (drive / name).is_dir():
             return drive / name
     names = " or ".join(f"{drive / name}" for name in _SPLIT_FOLDERS[split])
-    raise DataError(f"DRIVE split folder {names} is missing. Unpack the official archive "
-                    f"({DRIVE_URL}) so that {drive}/{split}/images, 1st_manual and mask exist.")
+    raise DataError(
+        f"DRIVE split folder {names} is missing. Unpack the official archive "
+        f"({DRIVE_URL}) so that {drive}/{split}/images, 1st_manual and mask exist."
+    )
 
 
 def _load_case(image_path: Path, split_dir: Path, observer: int) -> FundusCase:
-    stem = image_path.stem                      # "21_training"
-    number = stem.split("_")[0]                 # "21"
-    label_path = _find(split_dir / f"{observer}{'st' if observer == 1 else 'nd'}_manual",
-                       f"{number}_manual{observer}", image_path, "vessel label")
+    stem = image_path.stem  # "21_training"
+    number = stem.split("_")[0]  # "21"
+    label_path = _find(
+        split_dir / f"{observer}{'st' if observer == 1 else 'nd'}_manual",
+        f"{number}_manual{observer}",
+        image_path,
+        "vessel label",
+    )
     fov_path = _find(split_dir / "mask", f"{stem}_mask", image_path, "field-of-view mask")
     image = _read_rgb(image_path)
     vessels = _read_binary(label_path)
     fov = _read_binary(fov_path)
     for what, path, mask in (("vessel label", label_path, vessels), ("FOV mask", fov_path, fov)):
         if mask.shape != image.shape[:2]:
-            raise DataError(f"{what} {path} is {mask.shape[1]}x{mask.shape[0]} pixels but image "
-                            f"{image_path} is {image.shape[1]}x{image.shape[0]}; they must match. "
-                            "Re-extract both from the official archive.")
+            raise DataError(
+                f"{what} {path} is {mask.shape[1]}x{mask.shape[0]} pixels but image "
+                f"{image_path} is {image.shape[1]}x{image.shape[0]}; they must match. "
+                "Re-extract both from the official archive."
+            )
     if not fov.any():
         raise DataError(f"FOV mask {fov_path} is empty (all zero); re-extract it from the official archive.")
     return FundusCase(name=stem, image=image, vessels=vessels, fov=fov)
@@ -160,9 +172,11 @@ def _find(folder: Path, stem: str, image_path: Path, what: str) -> Path:
             for candidate in (folder / f"{stem}{suffix}", folder / f"{stem}{suffix.upper()}"):
                 if candidate.is_file():
                     return candidate
-    raise DataError(f"Image {image_path} has no {what}: expected {folder / (stem + '.gif')}. "
-                    "Unpack the complete official archive (images, 1st_manual, mask) "
-                    f"from {DRIVE_URL}.")
+    raise DataError(
+        f"Image {image_path} has no {what}: expected {folder / (stem + '.gif')}. "
+        "Unpack the complete official archive (images, 1st_manual, mask) "
+        f"from {DRIVE_URL}."
+    )
 
 
 def _read_rgb(path: Path) -> np.ndarray:
@@ -201,6 +215,8 @@ def _read_binary(path: Path) -> np.ndarray:
     if present <= {0, 255}:
         return values == 255
     shown = sorted(present)[:8]
-    raise DataError(f"Mask {path} is not binary: it holds values {shown}{'...' if len(present) > 8 else ''} "
-                    "but must hold only {0, 255} or {0, 1}. Use the unmodified GIF from the official "
-                    "archive (a resized or JPEG-saved mask gets grey edges).")
+    raise DataError(
+        f"Mask {path} is not binary: it holds values {shown}{'...' if len(present) > 8 else ''} "
+        "but must hold only {0, 255} or {0, 1}. Use the unmodified GIF from the official "
+        "archive (a resized or JPEG-saved mask gets grey edges)."
+    )

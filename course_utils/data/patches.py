@@ -7,18 +7,20 @@ rarity of vessels (about 12 % of the FOV).
 
 Sample ``i`` of epoch ``e`` depends only on ``(seed, e, i)``, never on which
 DataLoader worker draws it, so workers never duplicate patches and runs repeat.
-Call :meth:`PatchDataset.set_epoch` before each epoch to get fresh patches.
+Call :meth:`PatchDataset.set_epoch` before each epoch to get fresh patches, or iterate a
+:func:`patch_loader`, which does it.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from ..errors import DataError
-from .augment import Transform
+from .augment import Transform, fundus_augmentation
 from .drive import FundusCase
 
 
@@ -33,12 +35,18 @@ class PatchDataset(Dataset):
     Parts of a patch outside the image are 0 in all three outputs.
     """
 
-    def __init__(self, cases: Sequence[FundusCase], patch_size: int = 64, samples_per_epoch: int = 1024,
-                 vessel_bias: float = 0.5, augment: Transform | None = None, seed: int = 0,
-                 preprocess: Callable[[np.ndarray], np.ndarray] | None = None):
+    def __init__(
+        self,
+        cases: Sequence[FundusCase],
+        patch_size: int = 64,
+        samples_per_epoch: int = 1024,
+        vessel_bias: float = 0.5,
+        augment: Transform | None = None,
+        seed: int = 0,
+        preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
+    ):
         if len(cases) == 0:
-            raise DataError("PatchDataset got no cases; load some with load_drive(...) or "
-                            "make_synthetic_fundus(...).")
+            raise DataError("PatchDataset got no cases; load some with load_drive(...) or make_synthetic_fundus(...).")
         if int(patch_size) != patch_size or patch_size < 1:
             raise ValueError(f"patch_size must be a positive int, got {patch_size!r}.")
         if int(samples_per_epoch) != samples_per_epoch or samples_per_epoch < 1:
@@ -65,12 +73,16 @@ class PatchDataset(Dataset):
         h, w = case.fov.shape
         p = self.patch_size
         if image.ndim != 3 or image.shape[:2] != (h, w) or case.vessels.shape != (h, w):
-            raise DataError(f"Case {case.name!r}: image {image.shape} (after preprocess), vessels "
-                            f"{case.vessels.shape} and fov {case.fov.shape} must share (H, W); "
-                            "preprocess must return (H, W) or (H, W, C).")
+            raise DataError(
+                f"Case {case.name!r}: image {image.shape} (after preprocess), vessels "
+                f"{case.vessels.shape} and fov {case.fov.shape} must share (H, W); "
+                "preprocess must return (H, W) or (H, W, C)."
+            )
         if h < p or w < p:
-            raise DataError(f"Case {case.name!r} is {h}x{w} pixels, smaller than patch_size={p}; "
-                            f"use patch_size <= {min(h, w)} or larger images.")
+            raise DataError(
+                f"Case {case.name!r} is {h}x{w} pixels, smaller than patch_size={p}; "
+                f"use patch_size <= {min(h, w)} or larger images."
+            )
         if not case.fov.any():
             raise DataError(f"Case {case.name!r} has an empty field-of-view mask; nothing to sample.")
         return np.ascontiguousarray(image.transpose(2, 0, 1)), case.vessels.astype(bool), case.fov.astype(bool)
@@ -111,8 +123,9 @@ class PatchDataset(Dataset):
         fov = _crop(self.fovs[case], top, left, self.patch_size)
         if self.augment is not None:
             image, target, fov = self.augment(image, target, fov, rng)
-        return tuple(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for a in
-                     (image, target[None], fov[None]))
+        return tuple(
+            torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for a in (image, target[None], fov[None])
+        )
 
 
 def _crop(array: np.ndarray, top: int, left: int, size: int) -> np.ndarray:
@@ -121,5 +134,69 @@ def _crop(array: np.ndarray, top: int, left: int, size: int) -> np.ndarray:
     out = np.zeros(array.shape[:-2] + (size, size), dtype=array.dtype)
     y0, y1 = max(top, 0), min(top + size, h)
     x0, x1 = max(left, 0), min(left + size, w)
-    out[..., y0 - top:y1 - top, x0 - left:x1 - left] = array[..., y0:y1, x0:x1]
+    out[..., y0 - top : y1 - top, x0 - left : x1 - left] = array[..., y0:y1, x0:x1]
     return out
+
+
+class EpochPatches:
+    """A DataLoader over a :class:`PatchDataset` that draws fresh patches every time it is iterated.
+
+    Iteration ``k`` calls ``dataset.set_epoch(k)`` first, so epoch after epoch sees new
+    (but reproducible) patches, as :func:`course_utils.training.fit` iterates once per epoch.
+    """
+
+    def __init__(
+        self, dataset: PatchDataset, batch_size: int, shuffle: bool = False, fixed: bool = False, num_workers: int = 0
+    ):
+        self.dataset, self.fixed, self.epoch = dataset, fixed, 0
+        # workers are not persistent, so each epoch's workers see the dataset's new epoch
+        self.loader = DataLoader(
+            dataset,
+            batch_size=int(batch_size),
+            shuffle=shuffle,
+            num_workers=int(num_workers),
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def __iter__(self) -> Iterator:
+        self.dataset.set_epoch(0 if self.fixed else self.epoch)
+        self.epoch += 1
+        return iter(self.loader)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+
+def patch_loader(
+    cases: Sequence[FundusCase],
+    *,
+    patch_size: int,
+    batch_size: int,
+    samples_per_epoch: int,
+    vessel_bias: float = 0.5,
+    augment_strength: float = 1.0,
+    seed: int = 0,
+    fixed: bool = False,
+    num_workers: int = 0,
+) -> EpochPatches:
+    """Batches ``(image (B, C, p, p), target (B, 1, p, p), fov (B, 1, p, p))`` of random patches.
+
+    ``cases`` should already be preprocessed (:func:`course_utils.data.fundus.preprocess_cases`).
+    ``vessel_bias``: probability that a patch is centred on a vessel pixel;
+    ``augment_strength``: :func:`course_utils.data.augment.fundus_augmentation` (0 = off);
+    ``fixed=True`` gives the same patches every time (for validation); ``num_workers``:
+    DataLoader worker processes (0 on a CPU-only machine: the cores are busy training).
+    """
+    augment = fundus_augmentation(augment_strength) if augment_strength > 0 else None
+    dataset = PatchDataset(
+        cases,
+        patch_size=patch_size,
+        samples_per_epoch=samples_per_epoch,
+        vessel_bias=vessel_bias,
+        augment=augment,
+        seed=seed,
+    )
+    return EpochPatches(dataset, batch_size, fixed=fixed, num_workers=num_workers)
+
+
+__all__ = ["PatchDataset", "EpochPatches", "patch_loader"]

@@ -6,6 +6,7 @@ fine spatial detail matter, which is what skip connections are for. Optional
 distractors (hollow squares) are bright but are *not* foreground, so a network has
 to look at shape, not only at brightness.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,8 +24,9 @@ def _smooth_noise(rng: np.random.Generator, size: int, scale: int = 8) -> np.nda
     return rows[:, i0] * (1 - f)[None, :] + rows[:, i0 + 1] * f[None, :]
 
 
-def _draw_sample(rng: np.random.Generator, size: int, noise: float, distractors: bool,
-                 yy: np.ndarray, xx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _draw_sample(
+    rng: np.random.Generator, size: int, noise: float, distractors: bool, yy: np.ndarray, xx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     mask = np.zeros((size, size), dtype=bool)
     bright = np.zeros((size, size), dtype=np.float32)
     for _ in range(rng.integers(1, 4)):
@@ -33,7 +35,7 @@ def _draw_sample(rng: np.random.Generator, size: int, noise: float, distractors:
         if kind == "disc":
             r = rng.uniform(0.06, 0.16) * size
             cy, cx = rng.uniform(r, size - r, 2)
-            shape = (yy - cy) ** 2 + (xx - cx) ** 2 <= r ** 2
+            shape = (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
         elif kind == "rect":
             h, w = rng.uniform(0.1, 0.3, 2) * size
             y0, x0 = rng.uniform(0, size - h), rng.uniform(0, size - w)
@@ -62,8 +64,9 @@ def _draw_sample(rng: np.random.Generator, size: int, noise: float, distractors:
     return image.astype(np.float32), mask
 
 
-def make_shapes(n: int, size: int = 64, *, seed: int = 0, noise: float = 0.2,
-                distractors: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def make_shapes(
+    n: int, size: int = 64, *, seed: int = 0, noise: float = 0.2, distractors: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` images ``(n, 1, size, size)`` float32 and masks ``(n, 1, size, size)`` uint8 (0/1).
 
     Deterministic for a given ``seed``. ``noise`` is the standard deviation of the
@@ -87,8 +90,16 @@ class ShapesDataset(Dataset):
     ``flip=True`` adds random horizontal/vertical flips (the same for image and mask).
     """
 
-    def __init__(self, n: int, size: int = 64, *, seed: int = 0, noise: float = 0.2,
-                 distractors: bool = False, flip: bool = False):
+    def __init__(
+        self,
+        n: int,
+        size: int = 64,
+        *,
+        seed: int = 0,
+        noise: float = 0.2,
+        distractors: bool = False,
+        flip: bool = False,
+    ):
         images, masks = make_shapes(n, size, seed=seed, noise=noise, distractors=distractors)
         self.images = torch.from_numpy(images)
         self.masks = torch.from_numpy(masks).float()

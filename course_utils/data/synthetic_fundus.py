@@ -11,6 +11,7 @@ Sizes scale with the image. From about 256 px the vessels cover 8-20 % of the
 field of view, like DRIVE (12-13 %); smaller images keep only the vessels wider
 than half a pixel (at 128 px about 6 %).
 """
+
 from __future__ import annotations
 
 import math
@@ -35,8 +36,9 @@ def make_synthetic_fundus(n: int, size: tuple[int, int] = DRIVE_SIZE, seed: int 
     return _make_cases(n, size, seed, stream=0, prefix="synthetic")
 
 
-def synthetic_drive(n_train: int = 20, n_test: int = 20, size: tuple[int, int] = DRIVE_SIZE,
-                    seed: int = 0) -> tuple[list[FundusCase], list[FundusCase]]:
+def synthetic_drive(
+    n_train: int = 20, n_test: int = 20, size: tuple[int, int] = DRIVE_SIZE, seed: int = 0
+) -> tuple[list[FundusCase], list[FundusCase]]:
     """A DRIVE-shaped synthetic data set: ``(training cases, test cases)``, disjoint random streams."""
     train = _make_cases(n_train, size, seed, stream=1, prefix="synthetic_training")
     test = _make_cases(n_test, size, seed, stream=2, prefix="synthetic_test")
@@ -49,8 +51,7 @@ def _make_cases(n: int, size: tuple[int, int], seed: int, stream: int, prefix: s
     if len(size) != 2 or min(int(size[0]), int(size[1])) < 32:
         raise ValueError(f"size must be (H, W) with both at least 32 pixels, got {size!r}.")
     h, w = int(size[0]), int(size[1])
-    return [_make_case(np.random.default_rng([seed, stream, i]), (h, w), f"{prefix}_{i:02d}")
-            for i in range(n)]
+    return [_make_case(np.random.default_rng([seed, stream, i]), (h, w), f"{prefix}_{i:02d}") for i in range(n)]
 
 
 def _make_case(rng: np.random.Generator, size: tuple[int, int], name: str) -> FundusCase:
@@ -79,17 +80,17 @@ def _make_case(rng: np.random.Generator, size: tuple[int, int], name: str) -> Fu
 
 def _background(rng, yy, xx, r, disc, disc_radius, fovea, radius) -> np.ndarray:
     """Orange-red retina: texture, illumination falloff, bright disc, darker fovea. ``(H, W, 3)``."""
-    base = np.array([rng.uniform(0.75, 0.9), rng.uniform(0.36, 0.46), rng.uniform(0.12, 0.22)],
-                    dtype=np.float32)
-    illumination = np.clip(1.0 - rng.uniform(0.3, 0.45) * r ** 2, 0.2, 1.0)
+    base = np.array([rng.uniform(0.75, 0.9), rng.uniform(0.36, 0.46), rng.uniform(0.12, 0.22)], dtype=np.float32)
+    illumination = np.clip(1.0 - rng.uniform(0.3, 0.45) * r**2, 0.2, 1.0)
     texture = _smooth_noise(rng, r.shape, cell=32) * 0.05 + _smooth_noise(rng, r.shape, cell=6) * 0.02
     fovea_sigma = rng.uniform(0.12, 0.16) * radius
-    d_fovea = ((yy - fovea[0]) ** 2 + (xx - fovea[1]) ** 2) / (2 * fovea_sigma ** 2)
+    d_fovea = ((yy - fovea[0]) ** 2 + (xx - fovea[1]) ** 2) / (2 * fovea_sigma**2)
     fovea_dip = np.exp(-d_fovea) * rng.uniform(0.2, 0.3)
     shade = (illumination * (1.0 + texture) * (1.0 - fovea_dip))[..., None]
     d_disc = np.hypot(yy - disc[0], xx - disc[1]) / disc_radius
-    disc_weight = (np.clip((1.15 - d_disc) / 0.3, 0.0, 1.0) * rng.uniform(0.55, 0.7)
-                   + 0.25 * np.exp(-(d_disc ** 2) / 2.0))[..., None]
+    disc_weight = (
+        np.clip((1.15 - d_disc) / 0.3, 0.0, 1.0) * rng.uniform(0.55, 0.7) + 0.25 * np.exp(-(d_disc**2) / 2.0)
+    )[..., None]
     disc_colour = np.array([1.0, 0.85, 0.5], dtype=np.float32)
     image = base * shade * (1.0 - disc_weight) + disc_colour * np.minimum(disc_weight, 1.0)
     return np.clip(image, 0.0, 1.0).astype(np.float32)
@@ -112,11 +113,13 @@ def _vessel_trees(rng, size, disc, disc_radius, fovea, radius) -> tuple[np.ndarr
     scale = min(size) / 565.0  # vessel widths scale with the image
     to_fovea = math.atan2(fovea[0] - disc[0], fovea[1] - disc[1])
     # Temporal arcades leave steeply and curve round the fovea; nasal ones fan out; plus small ones.
-    starts = [(to_fovea - rng.uniform(1.1, 1.4), +1, True), (to_fovea + rng.uniform(1.1, 1.4), -1, True),
-              (to_fovea + math.pi - rng.uniform(0.5, 0.9), +1, True),
-              (to_fovea + math.pi + rng.uniform(0.5, 0.9), -1, True)]
-    starts += [(to_fovea + rng.uniform(-0.6, 0.6), rng.choice([-1, 1]), False)
-               for _ in range(rng.integers(2, 4))]
+    starts = [
+        (to_fovea - rng.uniform(1.1, 1.4), +1, True),
+        (to_fovea + rng.uniform(1.1, 1.4), -1, True),
+        (to_fovea + math.pi - rng.uniform(0.5, 0.9), +1, True),
+        (to_fovea + math.pi + rng.uniform(0.5, 0.9), -1, True),
+    ]
+    starts += [(to_fovea + rng.uniform(-0.6, 0.6), rng.choice([-1, 1]), False) for _ in range(rng.integers(2, 4))]
     tree = _Tree(rng, scale, radius, fovea, ((size[0] - 1) / 2, (size[1] - 1) / 2))
     for angle, bend, main in starts:
         width = (rng.uniform(6.5, 8.5) if main else rng.uniform(2.5, 4.0)) * scale
@@ -161,8 +164,15 @@ class _Tree:
                 travelled = 0.0
                 next_branch = rng.uniform(25, 70) * scale
                 side = rng.choice([-1.0, 1.0])
-                self.grow(y, x, angle + side * rng.uniform(0.5, 1.2), width * rng.uniform(0.5, 0.75),
-                          contrast * rng.uniform(0.85, 1.05), side * rng.choice([-1, 1]), depth + 1)
+                self.grow(
+                    y,
+                    x,
+                    angle + side * rng.uniform(0.5, 1.2),
+                    width * rng.uniform(0.5, 0.75),
+                    contrast * rng.uniform(0.85, 1.05),
+                    side * rng.choice([-1, 1]),
+                    depth + 1,
+                )
                 width *= rng.uniform(0.88, 0.97)
                 angle -= side * rng.uniform(0.05, 0.2)
 

@@ -10,21 +10,48 @@
 
 Works with any number of input channels, 2D and 3D inputs, the course UNet and smp models.
 """
+
 from .activation_max import ActivationMaxResult, activation_table, make_normalizer, maximize_activation
 from .baseline import random_weight_copy
-from .hooks import (capture_features, conv_layer_names, count_forward_hooks, evaluation_mode,
-                    feature_maps, layer_names, resolve_layer)
+from .hooks import (
+    capture_features,
+    conv_layer_names,
+    count_forward_hooks,
+    evaluation_mode,
+    feature_maps,
+    layer_names,
+    resolve_layer,
+)
 from .objectives import ChannelObjective, NeuronObjective, Objective, RegionObjective
 from .parameterization import FourierImage, PixelImage, make_image, spectrum_scale
 from .regularizers import jitter, l2_penalty, random_rotate_scale, total_variation
 from .top_patches import PatchHit, top_activating_patches
 
 __all__ = [
-    "capture_features", "feature_maps", "evaluation_mode", "layer_names", "conv_layer_names",
-    "resolve_layer", "count_forward_hooks",
-    "Objective", "ChannelObjective", "NeuronObjective", "RegionObjective",
-    "maximize_activation", "ActivationMaxResult", "activation_table", "make_normalizer",
-    "l2_penalty", "total_variation", "jitter", "random_rotate_scale",
-    "PixelImage", "FourierImage", "make_image", "spectrum_scale",
-    "random_weight_copy", "top_activating_patches", "PatchHit",
+    "capture_features",
+    "feature_maps",
+    "evaluation_mode",
+    "layer_names",
+    "conv_layer_names",
+    "resolve_layer",
+    "count_forward_hooks",
+    "Objective",
+    "ChannelObjective",
+    "NeuronObjective",
+    "RegionObjective",
+    "maximize_activation",
+    "ActivationMaxResult",
+    "activation_table",
+    "make_normalizer",
+    "l2_penalty",
+    "total_variation",
+    "jitter",
+    "random_rotate_scale",
+    "PixelImage",
+    "FourierImage",
+    "make_image",
+    "spectrum_scale",
+    "random_weight_copy",
+    "top_activating_patches",
+    "PatchHit",
 ]

@@ -7,6 +7,7 @@ output goes into the objective (:mod:`.objectives`); the loss is
 image changes: the model's weights and its train/eval state are left as they were (it runs in
 eval mode). Everything random is drawn from one generator seeded with ``seed``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -72,12 +73,25 @@ def _model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def maximize_activation(model: nn.Module, objective: Objective, input_shape: Sequence[int], *, steps: int = 128,
-                        lr: float = 0.05, parameterization: str = "pixel", l2: float = 0.0,
-                        tv: float = 0.0, jitter: int = 0, rotate_degrees: float = 0.0,
-                        scale_range: tuple[float, float] = (1.0, 1.0), normalize: Normalization = None,
-                        value_range: tuple[float, float] | None = (0.0, 1.0), init_std: float = 0.5,
-                        decay_power: float = 1.0, seed: int = 0) -> ActivationMaxResult:
+def maximize_activation(
+    model: nn.Module,
+    objective: Objective,
+    input_shape: Sequence[int],
+    *,
+    steps: int = 128,
+    lr: float = 0.05,
+    parameterization: str = "pixel",
+    l2: float = 0.0,
+    tv: float = 0.0,
+    jitter: int = 0,
+    rotate_degrees: float = 0.0,
+    scale_range: tuple[float, float] = (1.0, 1.0),
+    normalize: Normalization = None,
+    value_range: tuple[float, float] | None = (0.0, 1.0),
+    init_std: float = 0.5,
+    decay_power: float = 1.0,
+    seed: int = 0,
+) -> ActivationMaxResult:
     """Optimise an input image so that ``objective`` (on its ``layer``) becomes large.
 
     Args:
@@ -102,9 +116,15 @@ def maximize_activation(model: nn.Module, objective: Objective, input_shape: Seq
         raise ValueError(f"steps must be an int >= 0, got {steps!r}.")
     device = _model_device(model)
     generator = torch.Generator().manual_seed(seed)
-    image_param = make_image(parameterization, shape[0], shape[1:], init_std=init_std,
-                             value_range=value_range, decay_power=decay_power,
-                             generator=generator).to(device)
+    image_param = make_image(
+        parameterization,
+        shape[0],
+        shape[1:],
+        init_std=init_std,
+        value_range=value_range,
+        decay_power=decay_power,
+        generator=generator,
+    ).to(device)
     normalizer = make_normalizer(normalize, shape[0])
     params = list(image_param.parameters())
     optimizer = torch.optim.Adam(params, lr=lr)
@@ -139,12 +159,18 @@ def maximize_activation(model: nn.Module, objective: Objective, input_shape: Seq
         with torch.no_grad():
             image = image_param()
             final, model_input = evaluate(store, image)
-    return ActivationMaxResult(image=image.detach().cpu(), model_input=model_input.detach().cpu(),
-                               start_activation=start, final_activation=float(final), history=history)
+    return ActivationMaxResult(
+        image=image.detach().cpu(),
+        model_input=model_input.detach().cpu(),
+        start_activation=start,
+        final_activation=float(final),
+        history=history,
+    )
 
 
-def activation_table(model: nn.Module, baseline: nn.Module, objectives: Sequence[Objective],
-                     input_shape: Sequence[int], **kwargs) -> list[dict[str, float | str]]:
+def activation_table(
+    model: nn.Module, baseline: nn.Module, objectives: Sequence[Objective], input_shape: Sequence[int], **kwargs
+) -> list[dict[str, float | str]]:
     """One row per objective: activation at the random start, reached by the trained model, and
     reached by ``baseline`` (e.g. :func:`~.baseline.random_weight_copy`) with the same settings.
 
@@ -155,7 +181,13 @@ def activation_table(model: nn.Module, baseline: nn.Module, objectives: Sequence
     for objective in objectives:
         trained = maximize_activation(model, objective, input_shape, **kwargs)
         random_net = maximize_activation(baseline, objective, input_shape, **kwargs)
-        rows.append({"filter": objective.describe(), "start": trained.start_activation,
-                     "reached": trained.final_activation, "gain": trained.gain,
-                     "baseline_reached": random_net.final_activation})
+        rows.append(
+            {
+                "filter": objective.describe(),
+                "start": trained.start_activation,
+                "reached": trained.final_activation,
+                "gain": trained.gain,
+                "baseline_reached": random_net.final_activation,
+            }
+        )
     return rows

@@ -3,6 +3,7 @@
 If a visualisation looks the same for the trained network and for the same architecture with
 random weights, it shows the architecture (or the regulariser), not what was learned.
 """
+
 from __future__ import annotations
 
 import copy

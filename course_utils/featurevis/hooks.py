@@ -5,6 +5,7 @@ Layer names are those of ``model.named_modules()``: ``"encoders.0"``, ``"bottlen
 ``"encoder.model.blocks.2"`` for an smp model with a timm encoder. ``""`` is the model itself
 (its output, e.g. segmentation logits).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -28,8 +29,10 @@ def resolve_layer(model: nn.Module, name: str) -> nn.Module:
         return modules[name]
     close = difflib.get_close_matches(name, list(modules), n=3)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise KeyError(f"{type(model).__name__} has no layer {name!r}.{hint} List them with "
-                   "course_utils.featurevis.layer_names(model).")
+    raise KeyError(
+        f"{type(model).__name__} has no layer {name!r}.{hint} List them with "
+        "course_utils.featurevis.layer_names(model)."
+    )
 
 
 def layer_names(model: nn.Module, kinds: tuple[type[nn.Module], ...] | None = None) -> list[str]:
@@ -56,8 +59,9 @@ def _detached(output):
 
 
 @contextmanager
-def capture_features(model: nn.Module, layers: str | Sequence[str], detach: bool = True
-                     ) -> Iterator[dict[str, torch.Tensor]]:
+def capture_features(
+    model: nn.Module, layers: str | Sequence[str], detach: bool = True
+) -> Iterator[dict[str, torch.Tensor]]:
     """Record the outputs of the named layers during the forward passes inside the ``with`` block.
 
     Yields a dict ``name -> output`` (the last forward pass wins); ``detach=False`` keeps the
@@ -78,6 +82,7 @@ def capture_features(model: nn.Module, layers: str | Sequence[str], detach: bool
     def make_hook(name: str):
         def hook(module: nn.Module, inputs: tuple, output):
             store[name] = _detached(output) if detach else output
+
         return hook
 
     try:
@@ -111,6 +116,7 @@ def feature_maps(model: nn.Module, x: torch.Tensor, layers: str | Sequence[str])
     names = [layers] if isinstance(layers, str) else list(layers)
     missing = [n for n in names if n not in store]
     if missing:
-        raise RuntimeError(f"layer(s) {missing} did not run during the forward pass; pick layers that "
-                           "the model's forward() calls.")
+        raise RuntimeError(
+            f"layer(s) {missing} did not run during the forward pass; pick layers that the model's forward() calls."
+        )
     return {n: store[n] for n in names}

@@ -3,6 +3,7 @@
 Each objective names a ``layer`` (``""`` = the model output, e.g. segmentation logits) and maps
 that layer's output ``(B, C, *spatial)`` to one number (averaged over the batch).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -24,14 +25,19 @@ class Objective(Protocol):
 
 def _check_activation(activation: object, layer: str, channel: int) -> torch.Tensor:
     if not isinstance(activation, torch.Tensor):
-        raise TypeError(f"layer {layer!r} returns {type(activation).__name__}, not a tensor; pick one of "
-                        "its sublayers (see course_utils.featurevis.layer_names).")
+        raise TypeError(
+            f"layer {layer!r} returns {type(activation).__name__}, not a tensor; pick one of "
+            "its sublayers (see course_utils.featurevis.layer_names)."
+        )
     if activation.ndim < 3:
-        raise ValueError(f"layer {layer!r} gives shape {tuple(activation.shape)}; objectives need feature "
-                         "maps (B, C, *spatial).")
+        raise ValueError(
+            f"layer {layer!r} gives shape {tuple(activation.shape)}; objectives need feature maps (B, C, *spatial)."
+        )
     if not -activation.shape[1] <= channel < activation.shape[1]:
-        raise ValueError(f"channel {channel} does not exist: layer {layer!r} has "
-                         f"{activation.shape[1]} channels (0 to {activation.shape[1] - 1}).")
+        raise ValueError(
+            f"channel {channel} does not exist: layer {layer!r} has "
+            f"{activation.shape[1]} channels (0 to {activation.shape[1] - 1})."
+        )
     return activation
 
 
@@ -63,8 +69,9 @@ class NeuronObjective:
         spatial = tuple(activation.shape[2:])
         position = tuple(s // 2 for s in spatial) if self.position is None else tuple(self.position)
         if len(position) != len(spatial) or any(not 0 <= p < s for p, s in zip(position, spatial)):
-            raise ValueError(f"position {position} is outside the feature map of layer {self.layer!r} "
-                             f"(spatial size {spatial}).")
+            raise ValueError(
+                f"position {position} is outside the feature map of layer {self.layer!r} (spatial size {spatial})."
+            )
         return activation[(slice(None), self.channel, *position)].mean()
 
     def describe(self) -> str:
@@ -85,25 +92,30 @@ class RegionObjective:
 
     def __post_init__(self):
         if not isinstance(self.mask, torch.Tensor) or self.mask.dtype != torch.bool:
-            raise TypeError("mask must be a bool tensor of the layer's spatial size, e.g. "
-                            "RegionObjective.disk(spatial, centre, radius).")
+            raise TypeError(
+                "mask must be a bool tensor of the layer's spatial size, e.g. "
+                "RegionObjective.disk(spatial, centre, radius)."
+            )
         if not self.mask.any():
             raise ValueError("mask is empty: the region must contain at least one pixel.")
 
     def __call__(self, activation: torch.Tensor) -> torch.Tensor:
         activation = _check_activation(activation, self.layer, self.channel)
         if tuple(activation.shape[2:]) != tuple(self.mask.shape):
-            raise ValueError(f"mask has shape {tuple(self.mask.shape)} but layer {self.layer!r} gives "
-                             f"spatial size {tuple(activation.shape[2:])}.")
+            raise ValueError(
+                f"mask has shape {tuple(self.mask.shape)} but layer {self.layer!r} gives "
+                f"spatial size {tuple(activation.shape[2:])}."
+            )
         return activation[:, self.channel][:, self.mask.to(activation.device)].mean()
 
     def describe(self) -> str:
         return f"{self.layer or 'output'}[{self.channel}] over {int(self.mask.sum())} pixels"
 
     @classmethod
-    def disk(cls, spatial: Sequence[int], centre: Sequence[int], radius: float, channel: int = 0,
-             layer: str = "") -> "RegionObjective":
+    def disk(
+        cls, spatial: Sequence[int], centre: Sequence[int], radius: float, channel: int = 0, layer: str = ""
+    ) -> "RegionObjective":
         """A disk (ball in 3D) of ``radius`` pixels around ``centre`` on a grid of size ``spatial``."""
         grids = torch.meshgrid(*[torch.arange(s) for s in spatial], indexing="ij")
         dist2 = sum((g - c) ** 2 for g, c in zip(grids, centre))
-        return cls(mask=dist2 <= radius ** 2, channel=channel, layer=layer)
+        return cls(mask=dist2 <= radius**2, channel=channel, layer=layer)

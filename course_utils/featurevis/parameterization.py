@@ -9,6 +9,7 @@ into that range by a sigmoid (e.g. ``(0, 1)`` for photographs); ``None`` leaves 
 ``1 / frequency**decay_power``: a step changes low frequencies as much as high ones, which
 decorrelates the pixels and removes most of the high-frequency noise plain pixels produce.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -48,9 +49,15 @@ class _ImageParameterization(nn.Module):
 class PixelImage(_ImageParameterization):
     """One parameter per pixel/voxel, initialised with ``N(0, init_std)`` (before the squashing)."""
 
-    def __init__(self, channels: int, spatial: Sequence[int], *, init_std: float = 0.5,
-                 value_range: tuple[float, float] | None = (0.0, 1.0),
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        channels: int,
+        spatial: Sequence[int],
+        *,
+        init_std: float = 0.5,
+        value_range: tuple[float, float] | None = (0.0, 1.0),
+        generator: torch.Generator | None = None,
+    ):
         super().__init__(value_range)
         channels, spatial = _check_shape(channels, spatial)
         self.pixels = nn.Parameter(torch.randn(1, channels, *spatial, generator=generator) * init_std)
@@ -67,7 +74,7 @@ def spectrum_scale(spatial: Sequence[int], decay_power: float = 1.0) -> torch.Te
     spatial = tuple(spatial)
     axes = [torch.fft.fftfreq(n) for n in spatial[:-1]] + [torch.fft.rfftfreq(spatial[-1])]
     grids = torch.meshgrid(*axes, indexing="ij")
-    freq = torch.sqrt(sum(g ** 2 for g in grids))
+    freq = torch.sqrt(sum(g**2 for g in grids))
     return 1.0 / freq.clamp(min=1.0 / max(spatial)) ** decay_power
 
 
@@ -78,9 +85,16 @@ class FourierImage(_ImageParameterization):
     deviation about ``init_std`` whatever the size, so the two parameterisations start comparably.
     """
 
-    def __init__(self, channels: int, spatial: Sequence[int], *, init_std: float = 0.5,
-                 decay_power: float = 1.0, value_range: tuple[float, float] | None = (0.0, 1.0),
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        channels: int,
+        spatial: Sequence[int],
+        *,
+        init_std: float = 0.5,
+        decay_power: float = 1.0,
+        value_range: tuple[float, float] | None = (0.0, 1.0),
+        generator: torch.Generator | None = None,
+    ):
         super().__init__(value_range)
         channels, spatial = _check_shape(channels, spatial)
         self.spatial = spatial
@@ -88,7 +102,7 @@ class FourierImage(_ImageParameterization):
         # With norm="ortho", white noise of variance 2 s**2 per complex coefficient (s**2 for the real
         # and for the imaginary part) gives pixels of variance about 2 s**2 (conjugate pairs);
         # dividing by sqrt(2) and by the RMS of the 1/f weights brings the pixel std near s.
-        scale = scale / (scale.pow(2).mean().sqrt() * 2 ** 0.5)
+        scale = scale / (scale.pow(2).mean().sqrt() * 2**0.5)
         self.register_buffer("scale", scale)
         self.spectrum = nn.Parameter(torch.randn(1, channels, *scale.shape, 2, generator=generator) * init_std)
 
@@ -101,13 +115,21 @@ class FourierImage(_ImageParameterization):
 PARAMETERIZATIONS = ("pixel", "fourier")
 
 
-def make_image(kind: str, channels: int, spatial: Sequence[int], *, init_std: float = 0.5,
-               value_range: tuple[float, float] | None = (0.0, 1.0), decay_power: float = 1.0,
-               generator: torch.Generator | None = None) -> _ImageParameterization:
+def make_image(
+    kind: str,
+    channels: int,
+    spatial: Sequence[int],
+    *,
+    init_std: float = 0.5,
+    value_range: tuple[float, float] | None = (0.0, 1.0),
+    decay_power: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> _ImageParameterization:
     """``"pixel"`` -> :class:`PixelImage`, ``"fourier"`` -> :class:`FourierImage`."""
     if kind == "pixel":
         return PixelImage(channels, spatial, init_std=init_std, value_range=value_range, generator=generator)
     if kind == "fourier":
-        return FourierImage(channels, spatial, init_std=init_std, decay_power=decay_power,
-                            value_range=value_range, generator=generator)
+        return FourierImage(
+            channels, spatial, init_std=init_std, decay_power=decay_power, value_range=value_range, generator=generator
+        )
     raise ValueError(f"parameterization={kind!r} is not supported; choose one of {PARAMETERIZATIONS}.")

@@ -9,12 +9,15 @@
 
 All take ``(B, C, H, W)`` or ``(B, C, D, H, W)`` tensors.
 """
+
 from __future__ import annotations
 
 import math
 
 import torch
 import torch.nn.functional as F
+
+from ..validate import check_choice
 
 
 def _check_image(x: torch.Tensor, what: str) -> int:
@@ -39,8 +42,7 @@ def total_variation(x: torch.Tensor, power: float = 1.0, reduction: str = "sum")
     vertical 3 and 6: TV = 14.
     """
     dims = _check_image(x, "total_variation")
-    if reduction not in ("sum", "mean"):
-        raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}.")
+    check_choice("reduction", reduction, ("sum", "mean"))
     total = x.new_zeros(())
     for axis in range(2, 2 + dims):
         total = total + torch.diff(x, dim=axis).abs().pow(power).sum()
@@ -58,8 +60,12 @@ def jitter(x: torch.Tensor, max_shift: int, generator: torch.Generator | None = 
     return torch.roll(x, shifts=shifts, dims=tuple(range(2, 2 + dims)))
 
 
-def random_rotate_scale(x: torch.Tensor, max_degrees: float = 0.0, scale_range: tuple[float, float] = (1.0, 1.0),
-                        generator: torch.Generator | None = None) -> torch.Tensor:
+def random_rotate_scale(
+    x: torch.Tensor,
+    max_degrees: float = 0.0,
+    scale_range: tuple[float, float] = (1.0, 1.0),
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Rotate (in the H-W plane) by a random angle in ``[-max_degrees, max_degrees]`` and zoom by a
     random factor in ``scale_range``, about the centre; the size is kept, borders are mirrored.
     """
@@ -78,7 +84,8 @@ def random_rotate_scale(x: torch.Tensor, max_degrees: float = 0.0, scale_range: 
         theta = torch.tensor([[cos, -sin, 0.0], [sin, cos, 0.0]], dtype=x.dtype, device=x.device)
     else:
         # grid coordinates are (x=W, y=H, z=D): rotate x-y, scale z.
-        theta = torch.tensor([[cos, -sin, 0.0, 0.0], [sin, cos, 0.0, 0.0], [0.0, 0.0, 1 / scale, 0.0]],
-                             dtype=x.dtype, device=x.device)
+        theta = torch.tensor(
+            [[cos, -sin, 0.0, 0.0], [sin, cos, 0.0, 0.0], [0.0, 0.0, 1 / scale, 0.0]], dtype=x.dtype, device=x.device
+        )
     grid = F.affine_grid(theta.expand(batch, *theta.shape), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)

@@ -4,6 +4,7 @@ For every image the layer's channel map is computed; its strongest positions are
 input coordinates (feature position ``p`` at stride ``s`` covers input around ``(p + 0.5) * s``)
 and a patch of ``patch_size`` around it is cut out of the input.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -47,9 +48,17 @@ def _crop(image: torch.Tensor, centre: Sequence[int], size: Sequence[int]) -> to
     return image[tuple(slices)]
 
 
-def top_activating_patches(model: nn.Module, images: torch.Tensor | Iterable, layer: str, channel: int, *,
-                           patch_size: int | Sequence[int] = 32, k: int = 8, one_per_image: bool = True,
-                           normalize: Normalization = None) -> list[PatchHit]:
+def top_activating_patches(
+    model: nn.Module,
+    images: torch.Tensor | Iterable,
+    layer: str,
+    channel: int,
+    *,
+    patch_size: int | Sequence[int] = 32,
+    k: int = 8,
+    one_per_image: bool = True,
+    normalize: Normalization = None,
+) -> list[PatchHit]:
     """The ``k`` input patches where ``layer``'s ``channel`` is most active, strongest first.
 
     Args:

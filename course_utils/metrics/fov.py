@@ -16,6 +16,7 @@ Conventions for 0/0 (a ratio with nothing to count), applied with
 
 Accuracy never divides by zero because an empty mask is an error.
 """
+
 from __future__ import annotations
 
 from typing import Sequence, Union
@@ -25,8 +26,13 @@ import numpy as np
 ArrayOrList = Union[np.ndarray, Sequence[np.ndarray]]
 
 
-def pixels_in_mask(values: ArrayOrList, truth: ArrayOrList, mask: ArrayOrList | None = None,
-                   *, names: tuple[str, str] = ("pred", "truth")) -> tuple[np.ndarray, np.ndarray]:
+def pixels_in_mask(
+    values: ArrayOrList,
+    truth: ArrayOrList,
+    mask: ArrayOrList | None = None,
+    *,
+    names: tuple[str, str] = ("pred", "truth"),
+) -> tuple[np.ndarray, np.ndarray]:
     """The pixels of ``values`` and of bool ``truth`` where ``mask`` is true, flattened and pooled.
 
     Each may be one array or a list of arrays (one per image) with matching shapes.
@@ -36,8 +42,10 @@ def pixels_in_mask(values: ArrayOrList, truth: ArrayOrList, mask: ArrayOrList | 
     values_list, truth_list = _as_list(values), _as_list(truth)
     mask_list = [None] * len(values_list) if mask is None else _as_list(mask)
     if not len(values_list) == len(truth_list) == len(mask_list):
-        raise ValueError(f"got {len(values_list)} {names[0]}, {len(truth_list)} {names[1]} and "
-                         f"{len(mask_list)} mask arrays; give one of each per image.")
+        raise ValueError(
+            f"got {len(values_list)} {names[0]}, {len(truth_list)} {names[1]} and "
+            f"{len(mask_list)} mask arrays; give one of each per image."
+        )
     if not values_list:
         raise ValueError("no images given.")
     out_v, out_t = [], []
@@ -45,8 +53,10 @@ def pixels_in_mask(values: ArrayOrList, truth: ArrayOrList, mask: ArrayOrList | 
         v, t = np.asarray(v), np.asarray(t)
         where = f" (image {i})" if len(values_list) > 1 else ""
         if v.shape != t.shape:
-            raise ValueError(f"{names[0]} shape {v.shape} and {names[1]} shape {t.shape} differ{where}; "
-                             "they must match pixel for pixel.")
+            raise ValueError(
+                f"{names[0]} shape {v.shape} and {names[1]} shape {t.shape} differ{where}; "
+                "they must match pixel for pixel."
+            )
         t = _as_bool(t, names[1] + where)
         if m is None:
             m = np.ones(t.shape, dtype=bool)
@@ -59,8 +69,10 @@ def pixels_in_mask(values: ArrayOrList, truth: ArrayOrList, mask: ArrayOrList | 
         out_t.append(t[m])
     v, t = np.concatenate(out_v), np.concatenate(out_t)
     if v.size == 0:
-        raise ValueError("the mask selects no pixel (an empty field of view?); check that the FOV "
-                         "mask is the right one and not inverted.")
+        raise ValueError(
+            "the mask selects no pixel (an empty field of view?); check that the FOV "
+            "mask is the right one and not inverted."
+        )
     return v, t
 
 
@@ -78,8 +90,9 @@ def confusion_in_mask(pred: ArrayOrList, truth: ArrayOrList, mask: ArrayOrList |
     return {"tp": tp, "fp": fp, "tn": int(p.size - tp - fp - fn), "fn": fn}
 
 
-def binary_metrics(pred: ArrayOrList, truth: ArrayOrList, mask: ArrayOrList | None = None,
-                   zero_division: float = 1.0) -> dict[str, float]:
+def binary_metrics(
+    pred: ArrayOrList, truth: ArrayOrList, mask: ArrayOrList | None = None, zero_division: float = 1.0
+) -> dict[str, float]:
     """Accuracy, sensitivity, specificity, precision, F1 (= Dice) and IoU inside ``mask``.
 
     See the module docstring for what 0/0 gives (``zero_division``).
@@ -110,6 +123,8 @@ def _as_bool(a: np.ndarray, what: str) -> np.ndarray:
     if a.dtype == bool:
         return a
     if a.size and not np.isin(a, (0, 1)).all():
-        raise ValueError(f"{what} must be binary (bool or 0/1), got values like "
-                         f"{np.unique(a)[:5].tolist()}; threshold probabilities first, e.g. prob >= 0.5.")
+        raise ValueError(
+            f"{what} must be binary (bool or 0/1), got values like "
+            f"{np.unique(a)[:5].tolist()}; threshold probabilities first, e.g. prob >= 0.5."
+        )
     return a.astype(bool)

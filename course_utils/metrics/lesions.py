@@ -31,6 +31,7 @@ voxels left out of everything, removed from both masks first (the challenge's la
   returns NaN for an empty prediction): average HD95 with ``np.nanmean`` and report how
   many were NaN.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -39,7 +40,9 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-CONNECTIVITY = {6: 1, 18: 2, 26: 3}   # -> rank of scipy's generate_binary_structure
+from ..validate import check_choice
+
+CONNECTIVITY = {6: 1, 18: 2, 26: 3}  # -> rank of scipy's generate_binary_structure
 EROSIONS = ("3d", "2d")
 
 
@@ -48,8 +51,10 @@ def _binary(a, name: str) -> np.ndarray:
     if a.dtype == bool:
         return a
     if a.size and not np.isin(a, (0, 1)).all():
-        raise ValueError(f"{name} must be binary (bool or 0/1), got values like {np.unique(a)[:5].tolist()}; "
-                         "threshold probabilities first (prob >= 0.5) and select the lesion label (label == 1).")
+        raise ValueError(
+            f"{name} must be binary (bool or 0/1), got values like {np.unique(a)[:5].tolist()}; "
+            "threshold probabilities first (prob >= 0.5) and select the lesion label (label == 1)."
+        )
     return a.astype(bool)
 
 
@@ -90,8 +95,9 @@ def dice(pred: np.ndarray, truth: np.ndarray, ignore: np.ndarray | None = None) 
     return 1.0 if total == 0 else 2.0 * int((p & t).sum()) / total
 
 
-def lesion_detection(pred: np.ndarray, truth: np.ndarray, ignore: np.ndarray | None = None,
-                     connectivity: int = 26, min_overlap: int = 1) -> dict[str, float]:
+def lesion_detection(
+    pred: np.ndarray, truth: np.ndarray, ignore: np.ndarray | None = None, connectivity: int = 26, min_overlap: int = 1
+) -> dict[str, float]:
     """Lesion-wise counts and rates (see the module docstring for the matching rule).
 
     Returns ``n_true``, ``n_detected`` (true lesions hit), ``n_pred``, ``n_correct``
@@ -102,15 +108,22 @@ def lesion_detection(pred: np.ndarray, truth: np.ndarray, ignore: np.ndarray | N
     p, t = _prepare(pred, truth, ignore)
     true_labels, n_true = label_lesions(t, connectivity)
     pred_labels, n_pred = label_lesions(p, connectivity)
-    hits_true = np.bincount(true_labels[p], minlength=n_true + 1)[1:]    # predicted voxels per true lesion
-    hits_pred = np.bincount(pred_labels[t], minlength=n_pred + 1)[1:]    # true voxels per predicted lesion
+    hits_true = np.bincount(true_labels[p], minlength=n_true + 1)[1:]  # predicted voxels per true lesion
+    hits_pred = np.bincount(pred_labels[t], minlength=n_pred + 1)[1:]  # true voxels per predicted lesion
     n_detected = int((hits_true >= min_overlap).sum())
     n_correct = int((hits_pred >= min_overlap).sum())
     sensitivity = 1.0 if n_true == 0 else n_detected / n_true
     precision = 1.0 if n_pred == 0 else n_correct / n_pred
     f1 = 0.0 if sensitivity + precision == 0 else 2 * sensitivity * precision / (sensitivity + precision)
-    return {"n_true": n_true, "n_detected": n_detected, "n_pred": n_pred, "n_correct": n_correct,
-            "sensitivity": float(sensitivity), "precision": float(precision), "f1": float(f1)}
+    return {
+        "n_true": n_true,
+        "n_detected": n_detected,
+        "n_pred": n_pred,
+        "n_correct": n_correct,
+        "sensitivity": float(sensitivity),
+        "precision": float(precision),
+        "f1": float(f1),
+    }
 
 
 def avd_percent(pred: np.ndarray, truth: np.ndarray, ignore: np.ndarray | None = None) -> float:
@@ -126,8 +139,7 @@ def boundary(mask: np.ndarray, erosion: str = "3d") -> np.ndarray:
     """Boundary voxels of a binary ``mask``: the mask minus its erosion (``"3d"``: 6-neighbour
     cross; ``"2d"``: 4-neighbour cross in the plane of axes 0 and 1). Voxels on the edge of
     the array count as boundary."""
-    if erosion not in EROSIONS:
-        raise ValueError(f"erosion must be one of {EROSIONS}, got {erosion!r}.")
+    check_choice("erosion", erosion, EROSIONS)
     m = _binary(mask, "mask")
     structure = ndimage.generate_binary_structure(3, 1)
     if erosion == "2d":
@@ -136,8 +148,9 @@ def boundary(mask: np.ndarray, erosion: str = "3d") -> np.ndarray:
     return m & ~eroded
 
 
-def surface_distances(pred: np.ndarray, truth: np.ndarray, spacing: float | Sequence[float] = 1.0,
-                      erosion: str = "3d") -> tuple[np.ndarray, np.ndarray]:
+def surface_distances(
+    pred: np.ndarray, truth: np.ndarray, spacing: float | Sequence[float] = 1.0, erosion: str = "3d"
+) -> tuple[np.ndarray, np.ndarray]:
     """Distances in mm from each boundary voxel of ``pred`` to the nearest of ``truth``, and back.
 
     Both masks must be non-empty.
@@ -152,8 +165,14 @@ def surface_distances(pred: np.ndarray, truth: np.ndarray, spacing: float | Sequ
     return pred_to_truth, truth_to_pred
 
 
-def hd95(pred: np.ndarray, truth: np.ndarray, spacing: float | Sequence[float] = 1.0,
-         ignore: np.ndarray | None = None, erosion: str = "3d", percentile: float = 95.0) -> float:
+def hd95(
+    pred: np.ndarray,
+    truth: np.ndarray,
+    spacing: float | Sequence[float] = 1.0,
+    ignore: np.ndarray | None = None,
+    erosion: str = "3d",
+    percentile: float = 95.0,
+) -> float:
     """95th-percentile symmetric Hausdorff distance in mm between the mask boundaries.
 
     0.0 when both masks are empty, NaN when exactly one is (module docstring).
@@ -169,9 +188,15 @@ def hd95(pred: np.ndarray, truth: np.ndarray, spacing: float | Sequence[float] =
     return float(max(np.percentile(d_pt, percentile), np.percentile(d_tp, percentile)))
 
 
-def lesion_metrics(pred: np.ndarray, truth: np.ndarray, spacing: float | Sequence[float] = 1.0,
-                   ignore: np.ndarray | None = None, connectivity: int = 26, min_overlap: int = 1,
-                   erosion: str = "3d") -> dict[str, float]:
+def lesion_metrics(
+    pred: np.ndarray,
+    truth: np.ndarray,
+    spacing: float | Sequence[float] = 1.0,
+    ignore: np.ndarray | None = None,
+    connectivity: int = 26,
+    min_overlap: int = 1,
+    erosion: str = "3d",
+) -> dict[str, float]:
     """All five WMH-challenge metrics and the lesion counts, as one flat dict.
 
     Keys: ``dice``, ``lesion_sensitivity``, ``lesion_precision``, ``lesion_f1``,
@@ -181,7 +206,17 @@ def lesion_metrics(pred: np.ndarray, truth: np.ndarray, spacing: float | Sequenc
     p, t = _prepare(pred, truth, ignore)
     det = lesion_detection(p, t, None, connectivity, min_overlap)
     ml = float(np.prod(_spacing(spacing))) / 1000.0
-    return {"dice": dice(p, t), "lesion_sensitivity": det["sensitivity"], "lesion_precision": det["precision"],
-            "lesion_f1": det["f1"], "avd_percent": avd_percent(p, t), "hd95_mm": hd95(p, t, spacing, erosion=erosion),
-            "n_true_lesions": det["n_true"], "n_pred_lesions": det["n_pred"], "n_detected": det["n_detected"],
-            "n_correct": det["n_correct"], "true_volume_ml": int(t.sum()) * ml, "pred_volume_ml": int(p.sum()) * ml}
+    return {
+        "dice": dice(p, t),
+        "lesion_sensitivity": det["sensitivity"],
+        "lesion_precision": det["precision"],
+        "lesion_f1": det["f1"],
+        "avd_percent": avd_percent(p, t),
+        "hd95_mm": hd95(p, t, spacing, erosion=erosion),
+        "n_true_lesions": det["n_true"],
+        "n_pred_lesions": det["n_pred"],
+        "n_detected": det["n_detected"],
+        "n_correct": det["n_correct"],
+        "true_volume_ml": int(t.sum()) * ml,
+        "pred_volume_ml": int(p.sum()) * ml,
+    }

@@ -1,4 +1,5 @@
 """Overlap metrics on torch tensors, used as validation metrics while training."""
+
 from __future__ import annotations
 
 import torch

@@ -5,18 +5,46 @@
 * :mod:`.receptive_field`: analytic and measured receptive fields.
 * :mod:`.utils`: :func:`count_parameters`, :func:`pad_to_multiple`, :func:`crop_to`.
 """
-from .blocks import (ConvNormAct, DoubleConv, InterpolateUp, RecurrentConv, RecurrentResidualBlock,
-                     ResidualBlock, make_block, make_norm, make_upsampling)
-from .receptive_field import (conv_receptive_field, empirical_receptive_field, unet_layers,
-                              unet_receptive_field, unet_receptive_window)
+
+from .blocks import (
+    ConvNormAct,
+    DoubleConv,
+    InterpolateUp,
+    RecurrentConv,
+    RecurrentResidualBlock,
+    ResidualBlock,
+    make_block,
+    make_norm,
+    make_upsampling,
+)
+from .receptive_field import (
+    conv_receptive_field,
+    empirical_receptive_field,
+    unet_layers,
+    unet_receptive_field,
+    unet_receptive_window,
+)
 from .unet import DecoderStage, UNet
 from .utils import count_parameters, crop_to, pad_to_multiple
 
 __all__ = [
-    "UNet", "DecoderStage",
-    "ConvNormAct", "DoubleConv", "ResidualBlock", "RecurrentConv", "RecurrentResidualBlock",
-    "InterpolateUp", "make_block", "make_norm", "make_upsampling",
-    "conv_receptive_field", "unet_layers", "unet_receptive_field", "unet_receptive_window",
+    "UNet",
+    "DecoderStage",
+    "ConvNormAct",
+    "DoubleConv",
+    "ResidualBlock",
+    "RecurrentConv",
+    "RecurrentResidualBlock",
+    "InterpolateUp",
+    "make_block",
+    "make_norm",
+    "make_upsampling",
+    "conv_receptive_field",
+    "unet_layers",
+    "unet_receptive_field",
+    "unet_receptive_window",
     "empirical_receptive_field",
-    "count_parameters", "pad_to_multiple", "crop_to",
+    "count_parameters",
+    "pad_to_multiple",
+    "crop_to",
 ]

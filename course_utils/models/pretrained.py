@@ -19,9 +19,13 @@ the input normalisation they expect (use :meth:`EncoderInfo.normalize`).
 Fine-tuning tools: :func:`freeze_encoder`, :func:`unfreeze_encoder`, :func:`encoder_decoder_optimizer`,
 :func:`parameter_counts`.
 """
+
 from __future__ import annotations
 
+import http.client
 import os
+import pickle
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -34,8 +38,14 @@ from torch import nn
 
 from ..errors import ConfigError, CourseError, DataError
 from ..paths import data_root
-from .lite_weights import LITE_MEAN, LITE_STD, convert_lite_state_dict, lite_package_name
-from .lite_weights import load_lite_state_dict, timm_lite_name
+from .lite_weights import (
+    LITE_MEAN,
+    LITE_STD,
+    convert_lite_state_dict,
+    lite_package_name,
+    load_lite_state_dict,
+    timm_lite_name,
+)
 from .utils import count_parameters
 
 B1_ENCODER = "efficientnet-b1"
@@ -70,8 +80,7 @@ class EncoderInfo:
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """``(x - mean) / std`` per channel for ``x`` ``(B, C, H, W)`` in ``[0, 1]``."""
         if x.ndim != 4 or x.shape[1] != len(self.mean):
-            raise ValueError(f"normalize expects (B, {len(self.mean)}, H, W) in [0, 1], got shape "
-                             f"{tuple(x.shape)}.")
+            raise ValueError(f"normalize expects (B, {len(self.mean)}, H, W) in [0, 1], got shape {tuple(x.shape)}.")
         mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
         std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
         return (x - mean) / std
@@ -103,7 +112,7 @@ def adapt_first_conv(conv: nn.Conv2d, in_channels: int) -> None:
     if in_channels == 1:
         new = weight.sum(dim=1, keepdim=True)
     else:
-        new = torch.cat([weight[:, i % 3:i % 3 + 1] for i in range(in_channels)], dim=1) * (3 / in_channels)
+        new = torch.cat([weight[:, i % 3 : i % 3 + 1] for i in range(in_channels)], dim=1) * (3 / in_channels)
     conv.weight = nn.Parameter(new.contiguous())
     conv.in_channels = in_channels
 
@@ -135,9 +144,14 @@ def _encoder_target(model: nn.Module) -> nn.Module:
     return encoder.model if hasattr(encoder, "model") and hasattr(encoder.model, "blocks") else encoder
 
 
-def pretrained_unet(weights: str | Path | None = "imagenet", *, encoder_name: str | None = None,
-                    in_channels: int = 3, classes: int = 1,
-                    timeout_s: float = DEFAULT_TIMEOUT_S) -> nn.Module:
+def pretrained_unet(
+    weights: str | Path | None = "imagenet",
+    *,
+    encoder_name: str | None = None,
+    in_channels: int = 3,
+    classes: int = 1,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> nn.Module:
     """An smp U-Net whose encoder carries the weights asked for (see the module docstring).
 
     Args:
@@ -154,12 +168,15 @@ def pretrained_unet(weights: str | Path | None = "imagenet", *, encoder_name: st
     in_channels = _check_channels("in_channels", in_channels)
     classes = _check_channels("classes", classes)
     if isinstance(weights, str) and weights not in WEIGHT_CHOICES and not _looks_like_path(weights):
-        raise ConfigError(f"weights={weights!r} is not understood; use 'imagenet', 'lite', 'auto', "
-                         "None, or the path of a weights file (.pth, .pt, .safetensors).")
+        raise ConfigError(
+            f"weights={weights!r} is not understood; use 'imagenet', 'lite', 'auto', "
+            "None, or the path of a weights file (.pth, .pt, .safetensors)."
+        )
     if weights == "auto":
         try:
-            return pretrained_unet("imagenet", encoder_name=encoder_name, in_channels=in_channels,
-                                   classes=classes, timeout_s=timeout_s)
+            return pretrained_unet(
+                "imagenet", encoder_name=encoder_name, in_channels=in_channels, classes=classes, timeout_s=timeout_s
+            )
         except PretrainedWeightsUnavailable:
             return pretrained_unet("lite", in_channels=in_channels, classes=classes)
 
@@ -201,9 +218,13 @@ def pretrained_unet(weights: str | Path | None = "imagenet", *, encoder_name: st
             _first_conv(target).reset_parameters()
     if in_channels != 3:
         _set_encoder_in_channels(model, in_channels)
-    model.encoder_info = EncoderInfo(encoder_name=encoder_name, weights=kind, source=source,
-                                     mean=channel_statistics(mean, in_channels),
-                                     std=channel_statistics(std, in_channels))
+    model.encoder_info = EncoderInfo(
+        encoder_name=encoder_name,
+        weights=kind,
+        source=source,
+        mean=channel_statistics(mean, in_channels),
+        std=channel_statistics(std, in_channels),
+    )
     return model
 
 
@@ -230,8 +251,9 @@ def find_local_weights(encoder_name: str = B1_ENCODER) -> Path | None:
     if not folder.is_dir():
         return None
     stem = encoder_name.removeprefix("tu-")
-    found = sorted(p for p in folder.iterdir()
-                   if p.is_file() and p.name.startswith(stem) and p.name.endswith(WEIGHT_SUFFIXES))
+    found = sorted(
+        p for p in folder.iterdir() if p.is_file() and p.name.startswith(stem) and p.name.endswith(WEIGHT_SUFFIXES)
+    )
     return found[0] if found else None
 
 
@@ -242,27 +264,33 @@ def read_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise DataError(f"Weights file {path} does not exist. Check the path, or put the file under "
-                        f"{weights_dir()} (see course_utils.models.pretrained for where to get it).")
+        raise DataError(
+            f"Weights file {path} does not exist. Check the path, or put the file under "
+            f"{weights_dir()} (see course_utils.models.pretrained for where to get it)."
+        )
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         try:
             return dict(load_file(str(path), device="cpu"))
-        except Exception as err:  # safetensors raises its own error types
+        except (_safetensors_error(), OSError) as err:  # a corrupt/truncated file, or one that cannot be read
             raise DataError(f"{path} is not a readable .safetensors file ({err}); download it again.") from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise DataError(f"{path} could not be read as a plain PyTorch state dict ({type(err).__name__}: "
-                        f"{str(err).splitlines()[0] if str(err) else ''}). Only tensors are accepted "
-                        "(weights_only=True); re-save it with torch.save(model.state_dict(), path).") from None
+    except _TORCH_LOAD_ERRORS as err:
+        raise DataError(
+            f"{path} could not be read as a plain PyTorch state dict ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''}). Only tensors are accepted "
+            "(weights_only=True); re-save it with torch.save(model.state_dict(), path)."
+        ) from None
     for key in ("state_dict", "model"):
         if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
             state = state[key]
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise DataError(f"{path} does not hold a state dict (name -> tensor); re-save it with "
-                        "torch.save(model.encoder.state_dict(), path).")
+        raise DataError(
+            f"{path} does not hold a state dict (name -> tensor); re-save it with "
+            "torch.save(model.encoder.state_dict(), path)."
+        )
     return dict(state)
 
 
@@ -277,14 +305,15 @@ def load_encoder_file(target: nn.Module, path: str | Path, in_channels: int = 3)
     """
     state = read_weights_file(path)
     if any(k.startswith("encoder.") for k in state):
-        state = {k[len("encoder."):]: v for k, v in state.items() if k.startswith("encoder.")}
+        state = {k[len("encoder.") :]: v for k, v in state.items() if k.startswith("encoder.")}
     if any(k.startswith("model.") for k in state) and not any(k.startswith("model.") for k in target.state_dict()):
-        state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+        state = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
     state = {k: v for k, v in state.items() if not k.startswith(("_fc.", "classifier."))}
     stem = _first_conv(target)
     stem_key = next(name + ".weight" for name, m in target.named_modules() if m is stem)
-    adapted = in_channels != 3 and stem_key in state and state[stem_key].ndim == 4 \
-        and state[stem_key].shape[1] == in_channels
+    adapted = (
+        in_channels != 3 and stem_key in state and state[stem_key].ndim == 4 and state[stem_key].shape[1] == in_channels
+    )
     if adapted:
         adapt_first_conv(stem, in_channels)
     _load_checked(target, state, str(path))
@@ -295,8 +324,11 @@ def _load_checked(target: nn.Module, state: Mapping[str, torch.Tensor], what: st
     expected = target.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
-    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}" for k in state
-             if k in expected and tuple(state[k].shape) != tuple(expected[k].shape)]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
+        for k in state
+        if k in expected and tuple(state[k].shape) != tuple(expected[k].shape)
+    ]
     if missing or unexpected or wrong:
         details = []
         if missing:
@@ -305,9 +337,12 @@ def _load_checked(target: nn.Module, state: Mapping[str, torch.Tensor], what: st
             details.append(f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})")
         if wrong:
             details.append(f"{len(wrong)} of another shape (e.g. {wrong[:2]})")
-        raise DataError(f"{what} does not fit the {type(target).__name__} encoder: "
-                        + "; ".join(details) + ". Use a file made for this encoder (an "
-                        f"efficientnet-b1 file needs encoder_name={B1_ENCODER!r}).")
+        raise DataError(
+            f"{what} does not fit the {type(target).__name__} encoder: "
+            + "; ".join(details)
+            + ". Use a file made for this encoder (an "
+            f"efficientnet-b1 file needs encoder_name={B1_ENCODER!r})."
+        )
     target.load_state_dict(dict(state), strict=True)
 
 
@@ -334,21 +369,70 @@ def hub_reachable(timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
     """
     endpoint = os.environ.get("HF_ENDPOINT", "").strip() or _hub_endpoint()
     result: list[bool] = []
+    unexpected: list[BaseException] = []
 
     def attempt() -> None:
-        request = urllib.request.Request(endpoint.rstrip("/") + "/api/models", method="HEAD")
         try:
+            request = urllib.request.Request(endpoint.rstrip("/") + "/api/models", method="HEAD")
             with urllib.request.urlopen(request, timeout=timeout_s):
                 result.append(True)
         except urllib.error.HTTPError:
             result.append(True)
-        except Exception:  # URLError, timeouts, TLS and connection errors
+        except (OSError, http.client.HTTPException, ValueError):
+            # URLError, timeouts, TLS and connection errors (all OSError), a garbled HTTP answer,
+            # or an HF_ENDPOINT that is not a URL (ValueError "unknown url type").
             result.append(False)
+        except Exception as err:  # noqa: BLE001 - a programming error: re-raised in the caller below
+            unexpected.append(err)
 
     thread = threading.Thread(target=attempt, daemon=True)
     thread.start()
     thread.join(timeout_s)
+    if unexpected:
+        raise unexpected[0]
     return bool(result and result[0])
+
+
+# torch.load(weights_only=True) on a file that is not a state dict: UnpicklingError (refused or garbled
+# pickle), EOFError (empty file), RuntimeError (broken zip archive), KeyError (the legacy reader on a
+# text file, e.g. an HTML error page saved as .pth), OSError (unreadable path).
+_TORCH_LOAD_ERRORS = (pickle.UnpicklingError, EOFError, RuntimeError, KeyError, OSError)
+
+
+def _safetensors_error() -> type[Exception]:
+    """safetensors' own error for a corrupt or truncated file (``SafetensorError``)."""
+    try:
+        from safetensors import SafetensorError
+    except ImportError:  # pragma: no cover - very old safetensors
+        return OSError
+    return SafetensorError
+
+
+def hub_download_errors() -> tuple[type[BaseException], ...]:
+    """The exception types that mean "the weights could not be fetched or read", nothing else.
+
+    ``OSError`` (connection refused, timeouts, DNS, TLS, a full or read-only cache; in
+    huggingface_hub also ``OfflineModeIsEnabled``, ``LocalEntryNotFoundError`` and, over
+    ``requests``, every HTTP error), huggingface_hub's HTTP / missing-file errors, the HTTP
+    library's own base error where it is not an ``OSError`` (``httpx``) and safetensors' error
+    for a corrupt download. A ``KeyError``, ``AttributeError`` or ``TypeError`` (a library API
+    that changed under the course) is not among them and is raised as it is.
+    """
+    errors: list[type[BaseException]] = [OSError, _safetensors_error()]
+    try:
+        from huggingface_hub import utils as hf_utils
+    except ImportError:
+        hf_utils = None
+    for name in ("HfHubHTTPError", "EntryNotFoundError", "LocalEntryNotFoundError", "OfflineModeIsEnabled"):
+        error = getattr(hf_utils, name, None)
+        if isinstance(error, type) and issubclass(error, BaseException):
+            errors.append(error)
+    for module_name in ("httpx", "httpx2", "requests"):  # only the ones huggingface_hub has imported
+        module = sys.modules.get(module_name)
+        base = getattr(module, "RequestException" if module_name == "requests" else "HTTPError", None)
+        if isinstance(base, type) and issubclass(base, BaseException):
+            errors.append(base)
+    return tuple(dict.fromkeys(errors))
 
 
 def _hub_endpoint() -> str:
@@ -376,8 +460,9 @@ def offline_routes_message(encoder_name: str, reason: str) -> str:
     )
 
 
-def download_imagenet_encoder(encoder_name: str = B1_ENCODER, *, timeout_s: float = DEFAULT_TIMEOUT_S
-                              ) -> tuple[dict[str, torch.Tensor], str]:
+def download_imagenet_encoder(
+    encoder_name: str = B1_ENCODER, *, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> tuple[dict[str, torch.Tensor], str]:
     """smp's ImageNet encoder weights (from the Hugging Face cache, downloading if needed and possible).
 
     Returns ``(state_dict, source)``. Raises :class:`PretrainedWeightsUnavailable` (with the
@@ -387,9 +472,16 @@ def download_imagenet_encoder(encoder_name: str = B1_ENCODER, *, timeout_s: floa
 
     registry = smp.encoders.encoders
     if encoder_name not in registry or "imagenet" not in registry[encoder_name]["pretrained_settings"]:
-        raise ConfigError(f"smp has no ImageNet weights registered for {encoder_name!r}; use "
-                         f"{B1_ENCODER!r} or weights='lite'.")
+        raise ConfigError(
+            f"smp has no ImageNet weights registered for {encoder_name!r}; use {B1_ENCODER!r} or weights='lite'."
+        )
     settings = registry[encoder_name]["pretrained_settings"]["imagenet"]
+    if "repo_id" not in settings or "revision" not in settings:
+        raise RuntimeError(
+            f"segmentation-models-pytorch {getattr(smp, '__version__', '?')} registers no "
+            f"smp-hub repository for {encoder_name!r} (the keys 'repo_id' / 'revision' came "
+            "with smp 0.5); upgrade it: pip install -U 'segmentation-models-pytorch>=0.5'."
+        )
     from huggingface_hub import hf_hub_download
     from safetensors.torch import load_file
 
@@ -397,14 +489,19 @@ def download_imagenet_encoder(encoder_name: str = B1_ENCODER, *, timeout_s: floa
     reason = "HF_HUB_OFFLINE is set and the weights are not in the Hugging Face cache"
     if not offline and not hub_reachable(timeout_s):
         offline = True
-        reason = (f"the Hugging Face hub cannot be reached within {timeout_s:g} s and the weights "
-                  "are not in the local cache")
+        reason = (
+            f"the Hugging Face hub cannot be reached within {timeout_s:g} s and the weights are not in the local cache"
+        )
     try:
-        path = hf_hub_download(settings["repo_id"], filename="model.safetensors",
-                               revision=settings["revision"], local_files_only=offline,
-                               etag_timeout=timeout_s)
+        path = hf_hub_download(
+            settings["repo_id"],
+            filename="model.safetensors",
+            revision=settings["revision"],
+            local_files_only=offline,
+            etag_timeout=timeout_s,
+        )
         state = load_file(path, device="cpu")
-    except Exception as err:  # any network / cache failure becomes one clear message
+    except hub_download_errors() as err:  # a network / cache failure becomes one clear message
         if not offline:
             reason = f"the download failed ({type(err).__name__}: {str(err).splitlines()[0][:200]})"
         raise PretrainedWeightsUnavailable(offline_routes_message(encoder_name, reason)) from None
@@ -415,8 +512,10 @@ def download_imagenet_encoder(encoder_name: str = B1_ENCODER, *, timeout_s: floa
 def _encoder_of(model: nn.Module) -> nn.Module:
     encoder = getattr(model, "encoder", None)
     if not isinstance(encoder, nn.Module):
-        raise TypeError(f"{type(model).__name__} has no `.encoder` module; these tools work on smp "
-                        "models such as pretrained_unet(...).")
+        raise TypeError(
+            f"{type(model).__name__} has no `.encoder` module; these tools work on smp "
+            "models such as pretrained_unet(...)."
+        )
     return encoder
 
 
@@ -472,9 +571,13 @@ def is_encoder_frozen(model: nn.Module) -> bool:
     return bool(getattr(model, "_is_encoder_frozen", False)) or bool(_frozen_hook_ids(encoder))
 
 
-def encoder_decoder_optimizer(model: nn.Module, lr: float = 1e-3, encoder_lr: float | None = None,
-                              optimizer: type[torch.optim.Optimizer] = torch.optim.Adam,
-                              **kwargs) -> torch.optim.Optimizer:
+def encoder_decoder_optimizer(
+    model: nn.Module,
+    lr: float = 1e-3,
+    encoder_lr: float | None = None,
+    optimizer: type[torch.optim.Optimizer] = torch.optim.Adam,
+    **kwargs,
+) -> torch.optim.Optimizer:
     """An optimizer with two parameter groups: ``"encoder"`` at ``encoder_lr`` (default ``lr / 10``)
     and ``"decoder"`` (decoder and segmentation head) at ``lr``.
 

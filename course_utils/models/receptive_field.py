@@ -8,6 +8,7 @@
 Sizes are in input pixels (voxels) along one spatial axis; every axis is the same for
 the course models (square/cubic kernels).
 """
+
 from __future__ import annotations
 
 import copy
@@ -18,7 +19,8 @@ from fractions import Fraction
 import torch
 from torch import nn
 
-from .blocks import UPSAMPLING_KINDS, check_choice, check_int
+from ..validate import check_choice, check_int
+from .blocks import UPSAMPLING_KINDS
 
 Layer = Sequence  # (kernel, stride) or (kernel, stride, dilation)
 
@@ -51,13 +53,15 @@ def conv_receptive_field(layers: Iterable[Layer]) -> int:
         r += (dilation * (kernel - 1)) * jump
         jump *= stride
     if r.denominator != 1:
-        raise ValueError(f"the chain upsamples beyond the input resolution (receptive field {r} "
-                         "input pixels); check the strides.")
+        raise ValueError(
+            f"the chain upsamples beyond the input resolution (receptive field {r} input pixels); check the strides."
+        )
     return int(r)
 
 
-def unet_layers(depth: int, convs_per_block: int = 2, kernel_size: int = 3,
-                upsampling: str = "transpose") -> list[tuple[int, Fraction]]:
+def unet_layers(
+    depth: int, convs_per_block: int = 2, kernel_size: int = 3, upsampling: str = "transpose"
+) -> list[tuple[int, Fraction]]:
     """The ``(kernel, stride)`` chain of the deepest path through the course U-Net.
 
     That path goes input -> every encoder level (``convs_per_block`` convs, then 2x2 max
@@ -88,8 +92,9 @@ def _check_unet_args(depth: int, convs_per_block: int, kernel_size: int, upsampl
     check_choice("upsampling", upsampling, UPSAMPLING_KINDS)
 
 
-def unet_receptive_window(depth: int, position: int, convs_per_block: int = 2, kernel_size: int = 3,
-                          upsampling: str = "transpose") -> tuple[int, int]:
+def unet_receptive_window(
+    depth: int, position: int, convs_per_block: int = 2, kernel_size: int = 3, upsampling: str = "transpose"
+) -> tuple[int, int]:
     """Input positions ``(first, last)`` (one axis) that output pixel ``position`` can see.
 
     Exact interval arithmetic on the course U-Net, going backwards from the output:
@@ -134,8 +139,13 @@ def unet_receptive_window(depth: int, position: int, convs_per_block: int = 2, k
     return decoder_window(0, (position, position))
 
 
-def unet_receptive_field(depth: int, convs_per_block: int = 2, kernel_size: int = 3,
-                         upsampling: str = "transpose", position: int | None = None) -> int:
+def unet_receptive_field(
+    depth: int,
+    convs_per_block: int = 2,
+    kernel_size: int = 3,
+    upsampling: str = "transpose",
+    position: int | None = None,
+) -> int:
     """Analytic receptive field (input pixels per axis) of the course U-Net.
 
     The deepest path, through the bottleneck, determines it (see :func:`unet_receptive_window`
@@ -155,8 +165,7 @@ def unet_receptive_field(depth: int, convs_per_block: int = 2, kernel_size: int 
 
 
 # ---------------------------------------------------------------- empirical
-_NORM_TYPES = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm,
-               nn.GroupNorm, nn.LayerNorm)
+_NORM_TYPES = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm, nn.GroupNorm, nn.LayerNorm)
 _MAX_POOLS = {nn.MaxPool1d: nn.AvgPool1d, nn.MaxPool2d: nn.AvgPool2d, nn.MaxPool3d: nn.AvgPool3d}
 
 
@@ -178,8 +187,9 @@ def _structural_probe(model: nn.Module) -> nn.Module:
         if isinstance(module, _NORM_TYPES):
             replacement = nn.Identity()
         elif type(module) in _MAX_POOLS:
-            replacement = _MAX_POOLS[type(module)](module.kernel_size, module.stride,
-                                                   module.padding, ceil_mode=module.ceil_mode)
+            replacement = _MAX_POOLS[type(module)](
+                module.kernel_size, module.stride, module.padding, ceil_mode=module.ceil_mode
+            )
         if replacement is not None:
             parent_name, _, child = name.rpartition(".")
             setattr(probe.get_submodule(parent_name) if parent_name else probe, child, replacement)
@@ -218,8 +228,10 @@ def empirical_receptive_field(model: nn.Module, input_shape: Sequence[int]) -> t
     with torch.enable_grad():
         y = probe(x)
         if y.ndim != x.ndim:
-            raise ValueError(f"the model maps {shape} to {tuple(y.shape)}; empirical_receptive_field "
-                             "needs an output (B, C, *spatial) with the same number of axes.")
+            raise ValueError(
+                f"the model maps {shape} to {tuple(y.shape)}; empirical_receptive_field "
+                "needs an output (B, C, *spatial) with the same number of axes."
+            )
         centre = tuple(s // 2 for s in y.shape[2:])
         y[(slice(None), slice(None)) + centre].sum().backward()
     grad = x.grad.abs().sum(dim=(0, 1))
@@ -229,12 +241,14 @@ def empirical_receptive_field(model: nn.Module, input_shape: Sequence[int]) -> t
         profile = grad.sum(dim=others) if others else grad
         hits = torch.nonzero(profile > 0).flatten()
         if hits.numel() == 0:
-            raise ValueError("no input pixel influences the centre output pixel; is the output "
-                             "connected to the input?")
+            raise ValueError("no input pixel influences the centre output pixel; is the output connected to the input?")
         first, last = int(hits.min()), int(hits.max())
         if first == 0 or last == shape[2 + axis] - 1:
-            warnings.warn(f"the receptive field reaches the border of spatial axis {axis} "
-                          f"(size {shape[2 + axis]}), so the measured extent is clipped; "
-                          "use a larger input_shape.", stacklevel=2)
+            warnings.warn(
+                f"the receptive field reaches the border of spatial axis {axis} "
+                f"(size {shape[2 + axis]}), so the measured extent is clipped; "
+                "use a larger input_shape.",
+                stacklevel=2,
+            )
         extents.append(last - first + 1)
     return tuple(extents)

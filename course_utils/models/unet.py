@@ -17,6 +17,7 @@ shallow). Each decoder has ``.up`` (x2 upsampling to ``widths[i]`` channels) and
 ``.block``. Names are stable so that hooks (``model.encoders[0]``, ``model.bottleneck``,
 ``model.decoders[1].block``, ``model.head``) work in every lesson.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -28,18 +29,30 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, ConfigTypeError
-from .blocks import (BLOCK_KINDS, NORM_KINDS, UPSAMPLING_KINDS, check_choice, check_dims,
-                     check_dropout, check_int, conv_class, make_block, make_upsampling,
-                     max_pool_class)
+from .blocks import (
+    BLOCK_KINDS,
+    NORM_KINDS,
+    UPSAMPLING_KINDS,
+    check_choice,
+    check_dims,
+    check_dropout,
+    check_int,
+    conv_class,
+    make_block,
+    make_upsampling,
+    max_pool_class,
+)
 
 
 def level_widths(base_width: int, width_multiplier: float, depth: int) -> tuple[int, ...]:
     """Channels per resolution level: ``int(base_width * width_multiplier**i)`` for ``i < depth``."""
-    widths = tuple(int(math.floor(base_width * width_multiplier ** i + 1e-9)) for i in range(depth))
+    widths = tuple(int(math.floor(base_width * width_multiplier**i + 1e-9)) for i in range(depth))
     if min(widths) < 1:
-        raise ConfigError(f"base_width={base_width} with width_multiplier={width_multiplier} gives "
-                          f"widths {widths}; every level needs at least 1 channel "
-                          "(use width_multiplier >= 1 or a larger base_width).")
+        raise ConfigError(
+            f"base_width={base_width} with width_multiplier={width_multiplier} gives "
+            f"widths {widths}; every level needs at least 1 channel "
+            "(use width_multiplier >= 1 or a larger base_width)."
+        )
     return widths
 
 
@@ -50,15 +63,26 @@ class DecoderStage(nn.Module):
     returns ``(B, out_channels, *2S)``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, dims: int, upsampling: str,
-                 block: str, norm: str | None, recurrence: int, dropout: float,
-                 skip_connection: bool = True):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        dims: int,
+        upsampling: str,
+        block: str,
+        norm: str | None,
+        recurrence: int,
+        dropout: float,
+        skip_connection: bool = True,
+    ):
         super().__init__()
         self.uses_skip = bool(skip_connection)
         self.up = make_upsampling(upsampling, in_channels, out_channels, dims=dims)
         block_in = 2 * out_channels if self.uses_skip else out_channels
-        self.block = make_block(block, block_in, out_channels, dims=dims, norm=norm,
-                                recurrence=recurrence, dropout=dropout)
+        self.block = make_block(
+            block, block_in, out_channels, dims=dims, norm=norm, recurrence=recurrence, dropout=dropout
+        )
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
         x = self.up(x)
@@ -96,11 +120,22 @@ class UNet(nn.Module):
     (``2**(depth-1)``) and returns ``(B, out_channels, *spatial)``.
     """
 
-    def __init__(self, in_channels: int = 1, out_channels: int = 1, *, dims: int = 2,
-                 depth: int = 4, base_width: int = 16, width_multiplier: float = 2.0,
-                 norm: str | None = "batch", upsampling: str = "transpose",
-                 block: str = "double_conv", recurrence: int = 2,
-                 skip_connections: bool = True, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        *,
+        dims: int = 2,
+        depth: int = 4,
+        base_width: int = 16,
+        width_multiplier: float = 2.0,
+        norm: str | None = "batch",
+        upsampling: str = "transpose",
+        block: str = "double_conv",
+        recurrence: int = 2,
+        skip_connections: bool = True,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         if isinstance(width_multiplier, bool) or not isinstance(width_multiplier, (int, float)):
             raise ConfigTypeError(f"width_multiplier must be a number, got {width_multiplier!r}.")
@@ -122,17 +157,24 @@ class UNet(nn.Module):
         self.dropout = check_dropout(dropout)
         self.widths = level_widths(self.base_width, self.width_multiplier, self.depth)
 
-        block_args = dict(dims=self.dims, norm=self.norm, recurrence=self.recurrence,
-                          dropout=self.dropout)
+        block_args = dict(dims=self.dims, norm=self.norm, recurrence=self.recurrence, dropout=self.dropout)
         ins = (self.in_channels,) + self.widths[:-1]
         self.encoders = nn.ModuleList(
-            make_block(self.block, ins[i], self.widths[i], **block_args) for i in range(self.depth - 1))
+            make_block(self.block, ins[i], self.widths[i], **block_args) for i in range(self.depth - 1)
+        )
         self.pool = max_pool_class(self.dims)(kernel_size=2, stride=2)
         self.bottleneck = make_block(self.block, ins[-1], self.widths[-1], **block_args)
         self.decoders = nn.ModuleList(
-            DecoderStage(self.widths[i + 1], self.widths[i], upsampling=self.upsampling,
-                         block=self.block, skip_connection=self.skip_connections, **block_args)
-            for i in range(self.depth - 1))
+            DecoderStage(
+                self.widths[i + 1],
+                self.widths[i],
+                upsampling=self.upsampling,
+                block=self.block,
+                skip_connection=self.skip_connections,
+                **block_args,
+            )
+            for i in range(self.depth - 1)
+        )
         self.head = conv_class(self.dims)(self.widths[0], self.out_channels, kernel_size=1)
 
     # ------------------------------------------------------------ configuration
@@ -144,11 +186,20 @@ class UNet(nn.Module):
     @property
     def config(self) -> dict[str, Any]:
         """The constructor arguments (JSON-serialisable); ``UNet.from_config(cfg)`` rebuilds the model."""
-        return dict(in_channels=self.in_channels, out_channels=self.out_channels, dims=self.dims,
-                    depth=self.depth, base_width=self.base_width,
-                    width_multiplier=self.width_multiplier, norm=self.norm,
-                    upsampling=self.upsampling, block=self.block, recurrence=self.recurrence,
-                    skip_connections=self.skip_connections, dropout=self.dropout)
+        return dict(
+            in_channels=self.in_channels,
+            out_channels=self.out_channels,
+            dims=self.dims,
+            depth=self.depth,
+            base_width=self.base_width,
+            width_multiplier=self.width_multiplier,
+            norm=self.norm,
+            upsampling=self.upsampling,
+            block=self.block,
+            recurrence=self.recurrence,
+            skip_connections=self.skip_connections,
+            dropout=self.dropout,
+        )
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "UNet":
@@ -159,8 +210,20 @@ class UNet(nn.Module):
         """
         if not isinstance(config, Mapping):
             raise ConfigTypeError(f"config must be a dict like model.config, got {type(config).__name__}.")
-        known = ("in_channels", "out_channels", "dims", "depth", "base_width", "width_multiplier",
-                 "norm", "upsampling", "block", "recurrence", "skip_connections", "dropout")
+        known = (
+            "in_channels",
+            "out_channels",
+            "dims",
+            "depth",
+            "base_width",
+            "width_multiplier",
+            "norm",
+            "upsampling",
+            "block",
+            "recurrence",
+            "skip_connections",
+            "dropout",
+        )
         for key in config:
             if key not in known:
                 close = difflib.get_close_matches(str(key), known, n=1)
@@ -169,35 +232,47 @@ class UNet(nn.Module):
         return cls(**dict(config))
 
     def extra_repr(self) -> str:
-        return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, dims={self.dims}, "
-                f"depth={self.depth}, widths={self.widths}, norm={self.norm!r}, block={self.block!r}, "
-                f"upsampling={self.upsampling!r}, skip_connections={self.skip_connections}")
+        return (
+            f"in_channels={self.in_channels}, out_channels={self.out_channels}, dims={self.dims}, "
+            f"depth={self.depth}, widths={self.widths}, norm={self.norm!r}, block={self.block!r}, "
+            f"upsampling={self.upsampling!r}, skip_connections={self.skip_connections}"
+        )
 
     # ------------------------------------------------------------ forward
     def check_input(self, x: torch.Tensor) -> None:
         """Raise ``ValueError`` that says what to do if ``x`` cannot go through the network."""
         layout = "(B, C, H, W)" if self.dims == 2 else "(B, C, D, H, W)"
         if not isinstance(x, torch.Tensor):
-            raise TypeError(f"UNet expects a torch.Tensor {layout}, got {type(x).__name__}; "
-                            "convert with torch.as_tensor(x, dtype=torch.float32).")
+            raise TypeError(
+                f"UNet expects a torch.Tensor {layout}, got {type(x).__name__}; "
+                "convert with torch.as_tensor(x, dtype=torch.float32)."
+            )
         shape = tuple(x.shape)
         if x.ndim != self.dims + 2:
             if x.ndim == self.dims + 1:
                 fix = "for a single sample add the batch axis with x.unsqueeze(0)"
             else:
-                fix = (f"this model was built with dims={self.dims}; build UNet(dims="
-                       f"{x.ndim - 2}, ...) for {x.ndim}-D input" if x.ndim in (4, 5)
-                       else "reshape the input")
-            raise ValueError(f"UNet(dims={self.dims}) expects a {self.dims + 2}-D tensor {layout}, "
-                             f"got shape {shape} ({x.ndim}-D); {fix}.")
+                fix = (
+                    f"this model was built with dims={self.dims}; build UNet(dims="
+                    f"{x.ndim - 2}, ...) for {x.ndim}-D input"
+                    if x.ndim in (4, 5)
+                    else "reshape the input"
+                )
+            raise ValueError(
+                f"UNet(dims={self.dims}) expects a {self.dims + 2}-D tensor {layout}, "
+                f"got shape {shape} ({x.ndim}-D); {fix}."
+            )
         if not x.is_floating_point():
-            raise ValueError(f"UNet expects a floating point tensor, got {x.dtype}; "
-                             "convert with x.float() (and scale intensities, e.g. uint8 / 255).")
+            raise ValueError(
+                f"UNet expects a floating point tensor, got {x.dtype}; "
+                "convert with x.float() (and scale intensities, e.g. uint8 / 255)."
+            )
         if shape[1] != self.in_channels:
             raise ValueError(
                 f"UNet(in_channels={self.in_channels}) got {shape[1]} channel(s) in x of shape "
                 f"{shape}; channels are axis 1 {layout}. Put the channels on axis 1 (a channels-last "
-                f"array needs x.movedim(-1, 1)) or build the model with in_channels={shape[1]}.")
+                f"array needs x.movedim(-1, 1)) or build the model with in_channels={shape[1]}."
+            )
         spatial = shape[2:]
         d = self.size_divisor
         if any(s % d for s in spatial):
@@ -206,7 +281,8 @@ class UNet(nn.Module):
                 f"spatial size {spatial} is not divisible by {d} = 2**(depth-1) for depth={self.depth} "
                 f"({self.depth - 1} poolings halve it each time); pad to {target} with "
                 f"course_utils.models.pad_to_multiple(x, {d}) and crop the output back with the "
-                f"returned slices, or crop the input to a multiple of {d}.")
+                f"returned slices, or crop the input to a multiple of {d}."
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_channels, *spatial)`` -> logits ``(B, out_channels, *spatial)``."""

@@ -1,4 +1,5 @@
 """Small helpers around models: counting parameters, padding inputs to a size the U-Net accepts."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -6,6 +7,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..validate import check_choice
 
 PAD_MODES = ("reflect", "replicate", "constant")
 
@@ -23,15 +26,17 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 
 def _per_axis(multiple: int | Sequence[int], n_axes: int) -> tuple[int, ...]:
     values = (multiple,) * n_axes if isinstance(multiple, int) else tuple(multiple)
-    if len(values) != n_axes or any(isinstance(m, bool) or not isinstance(m, int) or m < 1
-                                     for m in values):
-        raise ValueError(f"multiple must be a positive int or {n_axes} positive ints (one per "
-                         f"spatial axis), got {multiple!r}; for a U-Net use model.size_divisor.")
+    if len(values) != n_axes or any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in values):
+        raise ValueError(
+            f"multiple must be a positive int or {n_axes} positive ints (one per "
+            f"spatial axis), got {multiple!r}; for a U-Net use model.size_divisor."
+        )
     return values
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int | Sequence[int], mode: str = "reflect"
-                    ) -> tuple[torch.Tensor, tuple[slice, ...]]:
+def pad_to_multiple(
+    x: torch.Tensor, multiple: int | Sequence[int], mode: str = "reflect"
+) -> tuple[torch.Tensor, tuple[slice, ...]]:
     """Pad the spatial axes of ``x`` ``(B, C, *spatial)`` (1 to 3 spatial axes) up to multiples of ``multiple``.
 
     Padding is symmetric: ``before = total // 2``, ``after = total - before`` on each axis.
@@ -45,10 +50,11 @@ def pad_to_multiple(x: torch.Tensor, multiple: int | Sequence[int], mode: str = 
     """
     if not isinstance(x, torch.Tensor) or not 3 <= x.ndim <= 5:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"pad_to_multiple expects a tensor (B, C, *spatial) with 1 to 3 spatial "
-                         f"axes, got {shape}; add batch/channel axes with x[None, None] if needed.")
-    if mode not in PAD_MODES:
-        raise ValueError(f"mode={mode!r} is not supported; choose one of {', '.join(PAD_MODES)}.")
+        raise ValueError(
+            f"pad_to_multiple expects a tensor (B, C, *spatial) with 1 to 3 spatial "
+            f"axes, got {shape}; add batch/channel axes with x[None, None] if needed."
+        )
+    check_choice("mode", mode, PAD_MODES)
     spatial = tuple(x.shape[2:])
     multiples = _per_axis(multiple, len(spatial))
     befores, afters = [], []
@@ -73,10 +79,14 @@ def pad_to_multiple(x: torch.Tensor, multiple: int | Sequence[int], mode: str = 
 def crop_to(x: torch.Tensor, crop_slices: tuple[slice, ...]) -> torch.Tensor:
     """``x[crop_slices]`` after checking that ``x`` has as many axes as the padded input did."""
     if x.ndim != len(crop_slices):
-        raise ValueError(f"crop_slices are for {len(crop_slices)}-D tensors (B, C, *spatial), "
-                         f"got a {x.ndim}-D tensor of shape {tuple(x.shape)}.")
+        raise ValueError(
+            f"crop_slices are for {len(crop_slices)}-D tensors (B, C, *spatial), "
+            f"got a {x.ndim}-D tensor of shape {tuple(x.shape)}."
+        )
     for axis, sl in enumerate(crop_slices[2:], start=2):
         if sl.stop is not None and sl.stop > x.shape[axis]:
-            raise ValueError(f"axis {axis} of shape {tuple(x.shape)} is smaller than the padded "
-                             f"size these crop_slices were made for (needs >= {sl.stop}).")
+            raise ValueError(
+                f"axis {axis} of shape {tuple(x.shape)} is smaller than the padded "
+                f"size these crop_slices were made for (needs >= {sl.stop})."
+            )
     return x[crop_slices]

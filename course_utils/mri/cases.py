@@ -18,6 +18,7 @@ label, with glob patterns (several alternatives allowed) relative to the folder:
 the expected values, reorients to RAS and optionally resamples to a coarser grid and
 normalises intensities in the brain mask. Every error names the file and says what to do.
 """
+
 from __future__ import annotations
 
 import re
@@ -30,18 +31,30 @@ import numpy as np
 
 from ..errors import DataError
 from ..paths import data_root
-from .io import (Volume, brain_mask_from, check_label_values, check_same_grid, load_volume,
-                 normalise_intensity, resample_to_grid, resample_to_voxel_size, save_volume, to_canonical,
-                 voxel_size)
+from ..validate import check_choice
+from .io import (
+    Volume,
+    brain_mask_from,
+    check_label_values,
+    check_same_grid,
+    load_volume,
+    normalise_intensity,
+    resample_to_grid,
+    resample_to_voxel_size,
+    save_volume,
+    to_canonical,
+    voxel_size,
+)
 
 Patterns = Union[str, Sequence[str]]
 OPEN_MS_DIRNAME = "open_ms_data"
 OPEN_MS_COMPLETE = ("patient07", "patient19", "patient26")
 OPEN_MS_CITATION = (
-    "Lesjak, Ž., Pernuš, F., Likar, B., Špiclin, Ž. \"A Novel Public MR Image Dataset of Multiple Sclerosis "
-    "Patients With Lesion Segmentations Based on Multi-rater Consensus\", Neuroinformatics (2017), "
+    'Lesjak, Ž., Pernuš, F., Likar, B., Špiclin, Ž. "A Novel Public MR Image Dataset of Multiple Sclerosis '
+    'Patients With Lesion Segmentations Based on Multi-rater Consensus", Neuroinformatics (2017), '
     "DOI: 10.1007/s12021-017-9348-7. Released under the Creative Commons Attribution (CC-BY) licence, "
-    "http://lit.fe.uni-lj.si/tools.php?lang=eng")
+    "http://lit.fe.uni-lj.si/tools.php?lang=eng"
+)
 
 
 @dataclass(frozen=True)
@@ -68,8 +81,10 @@ class CaseLayout:
             raise ValueError("a CaseLayout needs at least one modality, e.g. modalities={'FLAIR': 'FLAIR.nii.gz'}.")
         overlap = set(self.lesion_values) & set(self.ignore_values)
         if overlap or 0 in self.lesion_values or 0 in self.ignore_values:
-            raise ValueError(f"lesion_values {self.lesion_values} and ignore_values {self.ignore_values} must be "
-                             "disjoint and non-zero (0 is background).")
+            raise ValueError(
+                f"lesion_values {self.lesion_values} and ignore_values {self.ignore_values} must be "
+                "disjoint and non-zero (0 is background)."
+            )
 
     @property
     def allowed_label_values(self) -> tuple[int, ...]:
@@ -78,14 +93,17 @@ class CaseLayout:
 
 OPEN_MS_LAYOUT = CaseLayout(
     name="open_ms_data",
-    modalities={"FLAIR": "FLAIR_*.nii.gz", "T1": "T1_*.nii.gz", "T1POST": "T1POST_*.nii.gz",
-                "T2": "T2_*.nii.gz"},
-    label="GOLD_STANDARD_*.nii.gz")
+    modalities={"FLAIR": "FLAIR_*.nii.gz", "T1": "T1_*.nii.gz", "T1POST": "T1POST_*.nii.gz", "T2": "T2_*.nii.gz"},
+    label="GOLD_STANDARD_*.nii.gz",
+)
 
 WMH2017_LAYOUT = CaseLayout(
     name="wmh2017",
     modalities={"FLAIR": ("pre/FLAIR.nii.gz", "FLAIR.nii.gz"), "T1": ("pre/T1.nii.gz", "T1.nii.gz")},
-    label="wmh.nii.gz", lesion_values=(1,), ignore_values=(2,))
+    label="wmh.nii.gz",
+    lesion_values=(1,),
+    ignore_values=(2,),
+)
 
 
 @dataclass
@@ -140,31 +158,44 @@ class MRICase:
         names = list(modalities) if modalities is not None else self.modalities
         missing = [m for m in names if m not in self.images]
         if missing:
-            raise DataError(f"case {self.name!r} has no modality {missing}; it has {self.modalities}. "
-                            "Load it with those modalities (load_case(..., modalities=[...])).")
+            raise DataError(
+                f"case {self.name!r} has no modality {missing}; it has {self.modalities}. "
+                "Load it with those modalities (load_case(..., modalities=[...]))."
+            )
         return np.stack([self.images[m] for m in names]).astype(np.float32, copy=False)
 
     def volume(self, what: str) -> Volume:
         """A modality, ``"label"``, ``"brain_mask"`` or ``"ignore"`` as a :class:`Volume` on the case's grid."""
         arrays = {**self.images, "label": self.label, "brain_mask": self.brain_mask, "ignore": self.ignore}
         if what not in arrays or arrays[what] is None:
-            raise KeyError(f"case {self.name!r} has no {what!r}; choose one of "
-                           f"{[k for k, v in arrays.items() if v is not None]}.")
+            raise KeyError(
+                f"case {self.name!r} has no {what!r}; choose one of {[k for k, v in arrays.items() if v is not None]}."
+            )
         return Volume(arrays[what], self.affine, self.header, self.paths.get(what))
 
     def summary(self) -> dict:
         """Name, shape, voxel size, modalities, brain and lesion volumes in millilitres."""
         ml = float(np.prod(self.spacing)) / 1000.0
-        out = {"name": self.name, "shape": self.shape, "spacing_mm": tuple(round(s, 3) for s in self.spacing),
-               "modalities": self.modalities, "brain_ml": round(float(self.brain_mask.sum()) * ml, 1)}
+        out = {
+            "name": self.name,
+            "shape": self.shape,
+            "spacing_mm": tuple(round(s, 3) for s in self.spacing),
+            "modalities": self.modalities,
+            "brain_ml": round(float(self.brain_mask.sum()) * ml, 1),
+        }
         if self.label is not None:
             out["lesion_ml"] = round(float((self.label > 0).sum()) * ml, 2)
         return out
 
 
 # ----- finding cases -----------------------------------------------------------------------------
-def find_cases(root: str | Path, layout: CaseLayout, modalities: Sequence[str] | None = None,
-               require_label: bool = True, on_incomplete: str = "error") -> list[CaseFiles]:
+def find_cases(
+    root: str | Path,
+    layout: CaseLayout,
+    modalities: Sequence[str] | None = None,
+    require_label: bool = True,
+    on_incomplete: str = "error",
+) -> list[CaseFiles]:
     """The case folders under ``root`` (searched recursively) with their files, sorted by name.
 
     A folder is a case when any file of ``layout`` is found in it. ``modalities``: the
@@ -173,16 +204,17 @@ def find_cases(root: str | Path, layout: CaseLayout, modalities: Sequence[str] |
     cases out (as the open_ms_data patients that have a lesion mask only).
     """
     root = Path(root)
-    if on_incomplete not in ("error", "skip"):
-        raise ValueError(f"on_incomplete must be 'error' or 'skip', got {on_incomplete!r}.")
+    check_choice("on_incomplete", on_incomplete, ("error", "skip"))
     if not root.is_dir():
-        raise DataError(f"case folder {root} does not exist; point it at the folder that holds one "
-                        "sub-folder per case.")
+        raise DataError(
+            f"case folder {root} does not exist; point it at the folder that holds one sub-folder per case."
+        )
     names = list(modalities) if modalities is not None else list(layout.modalities)
     unknown = [m for m in names if m not in layout.modalities]
     if unknown:
-        raise ValueError(f"modalities {unknown} are not in layout {layout.name!r}, which has "
-                         f"{list(layout.modalities)}.")
+        raise ValueError(
+            f"modalities {unknown} are not in layout {layout.name!r}, which has {list(layout.modalities)}."
+        )
     wanted: dict[str, Patterns] = {m: layout.modalities[m] for m in names}
     if layout.label is not None and require_label:
         wanted["label"] = layout.label
@@ -206,14 +238,23 @@ def find_cases(root: str | Path, layout: CaseLayout, modalities: Sequence[str] |
         if missing:
             if on_incomplete == "skip":
                 continue
-            raise DataError(f"case folder {folder} has no file for {', '.join(missing)}. Add or rename the "
-                            "file, describe your names with CaseLayout(modalities=..., label=...), ask for "
-                            "fewer modalities, or pass on_incomplete='skip' to leave such cases out.")
+            raise DataError(
+                f"case folder {folder} has no file for {', '.join(missing)}. Add or rename the "
+                "file, describe your names with CaseLayout(modalities=..., label=...), ask for "
+                "fewer modalities, or pass on_incomplete='skip' to leave such cases out."
+            )
         label = found.pop("label", None)
         mask = _resolve(folder, layout.brain_mask) if layout.brain_mask is not None else None
         rel = folder.relative_to(root)
-        cases.append(CaseFiles(name=str(rel) if str(rel) != "." else folder.name, folder=folder,
-                               modalities=found, label=label, brain_mask=mask))
+        cases.append(
+            CaseFiles(
+                name=str(rel) if str(rel) != "." else folder.name,
+                folder=folder,
+                modalities=found,
+                label=label,
+                brain_mask=mask,
+            )
+        )
     return cases
 
 
@@ -226,8 +267,10 @@ def _resolve(folder: Path, patterns: Patterns) -> Path | None:
     for pattern in _alternatives(patterns):
         matches = sorted(p for p in folder.glob(pattern) if p.is_file())
         if len(matches) > 1:
-            raise DataError(f"{folder}: pattern {pattern!r} matches {len(matches)} files "
-                            f"({[m.name for m in matches[:4]]}); make the pattern specific to one file.")
+            raise DataError(
+                f"{folder}: pattern {pattern!r} matches {len(matches)} files "
+                f"({[m.name for m in matches[:4]]}); make the pattern specific to one file."
+            )
         if matches:
             return matches[0]
     return None
@@ -238,9 +281,15 @@ def _natural_key(text: str) -> list:
 
 
 # ----- loading -------------------------------------------------------------------------------------
-def load_case(files: CaseFiles, layout: CaseLayout, modalities: Sequence[str] | None = None, *,
-              canonical: bool = True, spacing: float | Sequence[float] | None = None,
-              normalise: str | None = None) -> MRICase:
+def load_case(
+    files: CaseFiles,
+    layout: CaseLayout,
+    modalities: Sequence[str] | None = None,
+    *,
+    canonical: bool = True,
+    spacing: float | Sequence[float] | None = None,
+    normalise: str | None = None,
+) -> MRICase:
     """Load one case: check grids and label values, reorient, resample, normalise.
 
     ``modalities``: which to load, in this order (default: all in ``files``).
@@ -253,8 +302,10 @@ def load_case(files: CaseFiles, layout: CaseLayout, modalities: Sequence[str] | 
     names = list(modalities) if modalities is not None else list(files.modalities)
     missing = [m for m in names if m not in files.modalities]
     if missing:
-        raise DataError(f"case {files.name!r} ({files.folder}) has no file for modality {missing}; it has "
-                        f"{list(files.modalities)}. Add the file or load fewer modalities.")
+        raise DataError(
+            f"case {files.name!r} ({files.folder}) has no file for modality {missing}; it has "
+            f"{list(files.modalities)}. Add the file or load fewer modalities."
+        )
     volumes: dict[str, Volume] = {m: load_volume(files.modalities[m]) for m in names}
     first = volumes[names[0]]
     source_shape, source_affine, header = first.shape, first.affine.copy(), first.header
@@ -274,13 +325,14 @@ def load_case(files: CaseFiles, layout: CaseLayout, modalities: Sequence[str] | 
         mask_vol = volumes["brain_mask"]
         mask = np.asarray(mask_vol.data) > 0.5
         if not mask.any():
-            raise DataError(f"brain mask {mask_vol.name} is empty; check the file or leave brain_mask out of "
-                            "the layout to use the non-zero voxels of the images.")
+            raise DataError(
+                f"brain mask {mask_vol.name} is empty; check the file or leave brain_mask out of "
+                "the layout to use the non-zero voxels of the images."
+            )
     else:
         mask = brain_mask_from([volumes[m].data for m in names])
         if not mask.any():
-            raise DataError(f"the images of case {files.name!r} ({files.folder}) are zero everywhere; "
-                            "check the files.")
+            raise DataError(f"the images of case {files.name!r} ({files.folder}) are zero everywhere; check the files.")
 
     images = {m: np.asarray(volumes[m].data, dtype=np.float32) for m in names}
     affine = ref.affine
@@ -303,17 +355,34 @@ def load_case(files: CaseFiles, layout: CaseLayout, modalities: Sequence[str] | 
         paths["label"] = files.label
     if files.brain_mask is not None:
         paths["brain_mask"] = files.brain_mask
-    return MRICase(name=files.name, images=images, label=label, brain_mask=mask, affine=affine, ignore=ignore,
-                   header=header, source_shape=source_shape, source_affine=source_affine, paths=paths)
+    return MRICase(
+        name=files.name,
+        images=images,
+        label=label,
+        brain_mask=mask,
+        affine=affine,
+        ignore=ignore,
+        header=header,
+        source_shape=source_shape,
+        source_affine=source_affine,
+        paths=paths,
+    )
 
 
-def load_cases(root: str | Path, layout: CaseLayout, modalities: Sequence[str] | None = None,
-               on_incomplete: str = "error", **load_kwargs) -> list[MRICase]:
+def load_cases(
+    root: str | Path,
+    layout: CaseLayout,
+    modalities: Sequence[str] | None = None,
+    on_incomplete: str = "error",
+    **load_kwargs,
+) -> list[MRICase]:
     """:func:`find_cases` then :func:`load_case` on each (``load_kwargs``: ``spacing``, ``normalise``...)."""
     files = find_cases(root, layout, modalities, on_incomplete=on_incomplete)
     if not files:
-        raise DataError(f"no case found under {root} with layout {layout.name!r} "
-                        f"({dict(layout.modalities)}, label {layout.label!r}); check the folder and the names.")
+        raise DataError(
+            f"no case found under {root} with layout {layout.name!r} "
+            f"({dict(layout.modalities)}, label {layout.label!r}); check the folder and the names."
+        )
     return [load_case(f, layout, modalities, **load_kwargs) for f in files]
 
 
@@ -332,8 +401,9 @@ def open_ms_dir(root: str | Path | None = None) -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def open_ms_cases(modalities: Sequence[str] = ("FLAIR", "T1"), root: str | Path | None = None,
-                  **load_kwargs) -> list[MRICase]:
+def open_ms_cases(
+    modalities: Sequence[str] = ("FLAIR", "T1"), root: str | Path | None = None, **load_kwargs
+) -> list[MRICase]:
     """The open_ms_data patients that have images (07, 19, 26), loaded with :func:`load_case`.
 
     Cite the data set (:data:`OPEN_MS_CITATION`, CC-BY) wherever you show it.
@@ -360,9 +430,11 @@ def _require_open_ms(root: str | Path | None) -> Path:
     folder = open_ms_dir(root)
     if folder is None:
         where = Path(root) if root is not None else data_root()
-        raise DataError(f"open_ms_data not found under {where}. Set COURSE_DATA_DIR to the folder that holds "
-                        "open_ms_data/ (download: https://github.com/muschellij2/open_ms_data), or use the "
-                        "synthetic volumes (course_utils.mri.make_synthetic_case).")
+        raise DataError(
+            f"open_ms_data not found under {where}. Set COURSE_DATA_DIR to the folder that holds "
+            "open_ms_data/ (download: https://github.com/muschellij2/open_ms_data), or use the "
+            "synthetic volumes (course_utils.mri.make_synthetic_case)."
+        )
     return folder
 
 
@@ -379,8 +451,10 @@ def write_case(case: MRICase, folder: str | Path, layout: CaseLayout, overwrite:
     def filename(patterns: Patterns, role: str) -> Path:
         name = _alternatives(patterns)[0]
         if any(ch in name for ch in "*?["):
-            raise ValueError(f"layout {layout.name!r} names {role} with the pattern {name!r}; write_case needs "
-                             "plain file names, e.g. CaseLayout(modalities={'FLAIR': 'FLAIR.nii.gz'}, ...).")
+            raise ValueError(
+                f"layout {layout.name!r} names {role} with the pattern {name!r}; write_case needs "
+                "plain file names, e.g. CaseLayout(modalities={'FLAIR': 'FLAIR.nii.gz'}, ...)."
+            )
         return folder / name
 
     names = {m: filename(patterns, m) for m, patterns in layout.modalities.items()}
@@ -389,8 +463,7 @@ def write_case(case: MRICase, folder: str | Path, layout: CaseLayout, overwrite:
         raise ValueError(f"case {case.name!r} has no {missing} for layout {layout.name!r}; it has {case.modalities}.")
     written = {}
     for m in layout.modalities:
-        written[m] = save_volume(case.images[m].astype(np.float32), names[m], affine=case.affine,
-                                 overwrite=overwrite)
+        written[m] = save_volume(case.images[m].astype(np.float32), names[m], affine=case.affine, overwrite=overwrite)
     label_path = None
     if case.label is not None and layout.label is not None:
         label = np.where(case.label > 0, layout.lesion_values[0], 0).astype(np.uint8)
@@ -414,6 +487,10 @@ def save_prediction(case: MRICase, prediction: np.ndarray, path: str | Path, ove
     vol = Volume(prediction.astype(np.uint8) if is_label else prediction.astype(np.float32), case.affine)
     if case.source_shape is not None and case.source_affine is not None:
         vol = resample_to_grid(vol, case.source_shape, case.source_affine, "label" if is_label else "image")
-    return save_volume(vol.data, path, affine=vol.affine,
-                       like=Volume(vol.data, vol.affine, case.header) if case.header is not None else None,
-                       overwrite=overwrite)
+    return save_volume(
+        vol.data,
+        path,
+        affine=vol.affine,
+        like=Volume(vol.data, vol.affine, case.header) if case.header is not None else None,
+        overwrite=overwrite,
+    )

@@ -18,6 +18,7 @@ array alone cannot say where left is or how big a voxel is.
   each coarse voxel the value covering the largest fraction of it (ties go to the
   non-zero value), so a lesion survives when it fills at least half a coarse voxel.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -29,6 +30,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import DataError
+from ..validate import check_choice
 
 AFFINE_ATOL = 1e-3  # mm: affines that differ by less are "the same grid"
 PathLike = Union[str, Path]
@@ -70,8 +72,9 @@ class Volume:
         """The same grid, header and path with other voxel values (same shape)."""
         data = np.asarray(data)
         if data.shape != self.data.shape:
-            raise ValueError(f"new data has shape {data.shape}, the volume {self.shape}; use "
-                             "resample_to_grid to change grids.")
+            raise ValueError(
+                f"new data has shape {data.shape}, the volume {self.shape}; use resample_to_grid to change grids."
+            )
         return replace(self, data=data)
 
     def to_nifti(self, dtype: np.dtype | str | None = None) -> nib.Nifti1Image:
@@ -91,30 +94,35 @@ def orientation(affine: np.ndarray) -> str:
 
 
 # ----- reading and writing ---------------------------------------------------------------------
-def load_volume(path: PathLike, *, dtype: np.dtype | str | None = np.float32,
-                canonical: bool = False) -> Volume:
+def load_volume(path: PathLike, *, dtype: np.dtype | str | None = np.float32, canonical: bool = False) -> Volume:
     """Read a 3D NIfTI file (``.nii`` or ``.nii.gz``) into a :class:`Volume`.
 
     ``dtype``: the array type (default float32; ``None``: the array as nibabel gives it,
-    the stored type unless the header has a scale factor). ``canonical``: reorient to RAS (see :func:`to_canonical`). A 4D file with
-    a single volume (``(X, Y, Z, 1)``) is accepted and squeezed. Raises
+    the stored type unless the header has a scale factor). ``canonical``: reorient to RAS
+    (see :func:`to_canonical`). A 4D file with a single volume (``(X, Y, Z, 1)``) is accepted and squeezed. Raises
     :class:`DataError` naming the file when it is missing, unreadable or not 3D.
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"NIfTI file not found: {path}. Check the folder and the file name "
-                        "(a case layout's modality and label names must match the files).")
+        raise DataError(
+            f"NIfTI file not found: {path}. Check the folder and the file name "
+            "(a case layout's modality and label names must match the files)."
+        )
     try:
         image = nib.load(str(path))
     except Exception as err:  # nibabel raises several types for damaged files
-        raise DataError(f"cannot read {path} as NIfTI ({type(err).__name__}: {err}); check that the "
-                        "file is a complete .nii or .nii.gz (re-download or re-export it).") from err
+        raise DataError(
+            f"cannot read {path} as NIfTI ({type(err).__name__}: {err}); check that the "
+            "file is a complete .nii or .nii.gz (re-download or re-export it)."
+        ) from err
     shape = image.shape
     if len(shape) == 4 and shape[3] == 1:
         image = image.slicer[..., 0]
     if len(image.shape) != 3:
-        raise DataError(f"{path} has shape {shape}; expected a 3D volume (X, Y, Z). Split a 4D "
-                        "series into one file per volume first.")
+        raise DataError(
+            f"{path} has shape {shape}; expected a 3D volume (X, Y, Z). Split a 4D "
+            "series into one file per volume first."
+        )
     if not isinstance(image, (nib.Nifti1Image, nib.Nifti2Image)):
         image = nib.Nifti1Image(np.asanyarray(image.dataobj), image.affine)
     if canonical:
@@ -126,9 +134,15 @@ def load_volume(path: PathLike, *, dtype: np.dtype | str | None = np.float32,
     return Volume(np.asarray(data), np.array(image.affine, dtype=float), header, path)
 
 
-def save_volume(volume_or_data: Volume | np.ndarray, path: PathLike, *, like: Volume | None = None,
-                affine: np.ndarray | None = None, dtype: np.dtype | str | None = None,
-                overwrite: bool = False) -> Path:
+def save_volume(
+    volume_or_data: Volume | np.ndarray,
+    path: PathLike,
+    *,
+    like: Volume | None = None,
+    affine: np.ndarray | None = None,
+    dtype: np.dtype | str | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write a volume (or an array placed on ``like``'s grid) as NIfTI and return the path.
 
     * ``Volume``: saved with its own affine and header.
@@ -145,30 +159,37 @@ def save_volume(volume_or_data: Volume | np.ndarray, path: PathLike, *, like: Vo
     else:
         data = np.asarray(volume_or_data)
         if like is None and affine is None:
-            raise ValueError("saving a bare array needs like=<Volume on the same grid> or affine=<4x4>; "
-                             "without them the file would not say where its voxels are.")
+            raise ValueError(
+                "saving a bare array needs like=<Volume on the same grid> or affine=<4x4>; "
+                "without them the file would not say where its voxels are."
+            )
         if like is not None and data.shape != like.shape:
-            raise ValueError(f"array shape {data.shape} differs from like={like.name} shape {like.shape}; "
-                             "resample it onto that grid first (resample_to_grid).")
-        vol = Volume(data, np.asarray(affine if affine is not None else like.affine, dtype=float),
-                     like.header if like is not None else None, None)
+            raise ValueError(
+                f"array shape {data.shape} differs from like={like.name} shape {like.shape}; "
+                "resample it onto that grid first (resample_to_grid)."
+            )
+        vol = Volume(
+            data,
+            np.asarray(affine if affine is not None else like.affine, dtype=float),
+            like.header if like is not None else None,
+            None,
+        )
     if vol.data.ndim != 3:
         raise ValueError(f"expected a 3D volume (X, Y, Z), got shape {vol.data.shape}.")
     if not (path.name.endswith(".nii") or path.name.endswith(".nii.gz")):
         raise ValueError(f"{path}: NIfTI file names end in .nii or .nii.gz.")
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it or choose "
-                              "another file name.")
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it or choose another file name.")
     path.parent.mkdir(parents=True, exist_ok=True)
     nib.save(vol.to_nifti(dtype), str(path))
     return path
 
 
-def _make_image(data: np.ndarray, affine: np.ndarray, header: nib.Nifti1Header | None,
-                dtype: np.dtype | str | None) -> nib.Nifti1Image:
+def _make_image(
+    data: np.ndarray, affine: np.ndarray, header: nib.Nifti1Header | None, dtype: np.dtype | str | None
+) -> nib.Nifti1Image:
     data = np.asarray(data)
-    dtype = np.dtype(dtype) if dtype is not None else (np.dtype(np.uint8) if data.dtype == bool
-                                                      else data.dtype)
+    dtype = np.dtype(dtype) if dtype is not None else (np.dtype(np.uint8) if data.dtype == bool else data.dtype)
     header = header.copy() if header is not None else None
     if isinstance(header, nib.Nifti2Header):
         header = None
@@ -205,19 +226,23 @@ def check_same_grid(volumes: Mapping[str, Volume], atol: float = AFFINE_ATOL) ->
             raise DataError(
                 f"{role} {vol.name} has shape {vol.shape} but {ref_role} {ref.name} has {ref.shape}: the "
                 "modalities and the label must share one voxel grid. Resample them onto one grid "
-                "(e.g. nilearn.image.resample_to_img, or register them again) and save them again.")
+                "(e.g. nilearn.image.resample_to_img, or register them again) and save them again."
+            )
         if not np.allclose(vol.affine, ref.affine, atol=atol, rtol=0):
             diff = float(np.abs(vol.affine - ref.affine).max())
             hint = ""
             if orientation(vol.affine) != orientation(ref.affine):
-                hint = (f" Their orientations differ ({role} {orientation(vol.affine)}, {ref_role} "
-                        f"{orientation(ref.affine)}): load both with canonical=True (nibabel."
-                        "as_closest_canonical reorients to RAS) and compare again.")
+                hint = (
+                    f" Their orientations differ ({role} {orientation(vol.affine)}, {ref_role} "
+                    f"{orientation(ref.affine)}): load both with canonical=True (nibabel."
+                    "as_closest_canonical reorients to RAS) and compare again."
+                )
             raise DataError(
                 f"{role} {vol.name} and {ref_role} {ref.name} have the same shape {vol.shape} but different "
                 f"affines (largest difference {diff:.4g} mm, tolerance {atol} mm): their voxels are not at "
                 f"the same place in space.{hint} Otherwise resample one onto the other "
-                "(resample_to_grid) or fix the registration.")
+                "(resample_to_grid) or fix the registration."
+            )
 
 
 def check_orientation(volume: Volume, expected: str = "RAS") -> None:
@@ -227,7 +252,8 @@ def check_orientation(volume: Volume, expected: str = "RAS") -> None:
         raise DataError(
             f"{volume.name} is stored in {got} orientation, expected {expected}. Reorient it with "
             "to_canonical(volume) (nibabel.as_closest_canonical: axis flips and swaps, no "
-            "interpolation), or load it with canonical=True.")
+            "interpolation), or load it with canonical=True."
+        )
 
 
 def check_label_values(volume: Volume, allowed: Sequence[int]) -> np.ndarray:
@@ -244,7 +270,8 @@ def check_label_values(volume: Volume, allowed: Sequence[int]) -> np.ndarray:
             raise DataError(
                 f"label {volume.name} has non-integer values (e.g. {data[data != rounded][:3].tolist()}): it "
                 "looks like a probability or an interpolated mask. Threshold it (mask >= 0.5) or resample "
-                "labels with nearest-neighbour interpolation.")
+                "labels with nearest-neighbour interpolation."
+            )
         data = rounded
     values = np.unique(data)
     bad = [v for v in values.tolist() if int(v) not in allowed]
@@ -252,7 +279,8 @@ def check_label_values(volume: Volume, allowed: Sequence[int]) -> np.ndarray:
         raise DataError(
             f"label {volume.name} has values {sorted(int(v) for v in bad)[:10]} besides the allowed "
             f"{allowed}. Check the label file, or describe its values in the case layout "
-            "(lesion_values=..., ignore_values=...).")
+            "(lesion_values=..., ignore_values=...)."
+        )
     return data.astype(np.uint8)
 
 
@@ -266,8 +294,9 @@ def to_canonical(volume: Volume) -> Volume:
     return Volume(np.asanyarray(image.dataobj), np.array(image.affine, dtype=float), header, volume.path)
 
 
-def coarse_grid(shape: Sequence[int], affine: np.ndarray, spacing: float | Sequence[float]
-                ) -> tuple[tuple[int, int, int], np.ndarray]:
+def coarse_grid(
+    shape: Sequence[int], affine: np.ndarray, spacing: float | Sequence[float]
+) -> tuple[tuple[int, int, int], np.ndarray]:
     """The grid covering the same box as ``(shape, affine)`` with voxels of ``spacing`` mm.
 
     Axis directions are kept; the first new voxel's centre sits at the centre of the old
@@ -292,14 +321,16 @@ def resample_to_grid(volume: Volume, shape: Sequence[int], affine: np.ndarray, k
     voxels whose centre lies outside the source volume are 0; those inside take the nearest
     values at its edge. Returns float32 (image), uint8 (label) or bool (mask).
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
+    check_choice("kind", kind, KINDS)
     shape = tuple(int(s) for s in shape)
     affine = np.asarray(affine, dtype=float)
     if shape == volume.shape and np.allclose(affine, volume.affine, atol=AFFINE_ATOL, rtol=0):
         data = volume.data
-        out = {"image": lambda: data.astype(np.float32), "label": lambda: data.astype(np.uint8),
-               "mask": lambda: data.astype(bool)}[kind]()
+        out = {
+            "image": lambda: data.astype(np.float32),
+            "label": lambda: data.astype(np.uint8),
+            "mask": lambda: data.astype(bool),
+        }[kind]()
         return Volume(out, affine, volume.header, volume.path)
     # target index -> source index
     matrix = np.linalg.solve(volume.affine, affine)
@@ -316,8 +347,9 @@ def resample_to_grid(volume: Volume, shape: Sequence[int], affine: np.ndarray, k
             return _block_mean(values, block[0], block[1], shape)
         if sigma.max() > 0:
             values = ndimage.gaussian_filter(values, sigma=sigma, mode="constant")
-        out = ndimage.affine_transform(values, lin, offset=offset, output_shape=shape, order=1,
-                                       mode="nearest", prefilter=False)
+        out = ndimage.affine_transform(
+            values, lin, offset=offset, output_shape=shape, order=1, mode="nearest", prefilter=False
+        )
         return out * _inside(lin, offset, shape, volume.shape)
 
     data = np.asarray(volume.data)
@@ -360,8 +392,9 @@ def _integer_block(lin: np.ndarray, offset: np.ndarray) -> tuple[tuple[int, ...]
     return tuple(int(f) for f in factors), tuple(int(s) for s in np.rint(start))
 
 
-def _block_mean(values: np.ndarray, block: tuple[int, ...], start: tuple[int, ...],
-                shape: tuple[int, ...]) -> np.ndarray:
+def _block_mean(
+    values: np.ndarray, block: tuple[int, ...], start: tuple[int, ...], shape: tuple[int, ...]
+) -> np.ndarray:
     """Mean of each ``block`` of ``values`` from ``start`` on (zero outside ``values``), shape ``shape``."""
     padded = np.zeros(tuple(n * b for n, b in zip(shape, block)), dtype=np.float32)
     src, dst = [], []
@@ -399,31 +432,35 @@ def brain_mask_from(images: Sequence[np.ndarray] | np.ndarray, threshold: float 
     return mask
 
 
-def normalise_intensity(data: np.ndarray, mask: np.ndarray, method: str = "zscore",
-                        percentiles: tuple[float, float] = (0.5, 99.5)) -> np.ndarray:
+def normalise_intensity(
+    data: np.ndarray, mask: np.ndarray, method: str = "zscore", percentiles: tuple[float, float] = (0.5, 99.5)
+) -> np.ndarray:
     """Intensities rescaled from statistics inside ``mask`` only; 0 outside the mask.
 
     First clips to the ``percentiles`` of the masked values (MRI has no absolute scale
     and a few very bright voxels), then ``"zscore"``: mean 0, standard deviation 1 in
     the mask; ``"minmax"``: the clipped range mapped to [0, 1]. Returns float32.
     """
-    if method not in NORMALISATIONS:
-        raise ValueError(f"method must be one of {NORMALISATIONS}, got {method!r}.")
+    check_choice("method", method, NORMALISATIONS)
     data = np.asarray(data, dtype=np.float32)
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != data.shape:
         raise ValueError(f"mask shape {mask.shape} differs from image shape {data.shape}.")
     if not mask.any():
-        raise DataError("the brain mask is empty: nothing to normalise. Check that the mask belongs "
-                        "to this image (and is not inverted).")
+        raise DataError(
+            "the brain mask is empty: nothing to normalise. Check that the mask belongs "
+            "to this image (and is not inverted)."
+        )
     values = data[mask]
     lo, hi = np.percentile(values, percentiles)
     clipped = np.clip(values, lo, hi)
     if method == "zscore":
         std = float(clipped.std())
         if std == 0:
-            raise DataError("the image is constant inside the brain mask; z-scoring would divide by zero. "
-                            "Check that the right file was loaded.")
+            raise DataError(
+                "the image is constant inside the brain mask; z-scoring would divide by zero. "
+                "Check that the right file was loaded."
+            )
         scaled = (clipped - clipped.mean()) / std
     else:
         scaled = (clipped - lo) / (hi - lo) if hi > lo else np.zeros_like(clipped)

@@ -12,6 +12,7 @@ then a voxel in it, so small lesions are seen as often as large ones. Voxels mar
 Sample ``i`` of epoch ``e`` depends only on ``(seed, e, i)``, never on which DataLoader
 worker draws it. Call :meth:`LesionPatchDataset.set_epoch` before each epoch.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -61,20 +62,31 @@ class LesionPatchDataset(Dataset):
     lesion voxels. ``valid``: 1 in the brain and outside ``ignore`` (use it to mask the
     loss, or ignore it). ``lesion_fraction``: probability that a patch is centred on a
     lesion voxel. ``per_lesion``: share of those that pick a lesion (26-connected component)
-    uniformly first, then a voxel in it (0: a lesion voxel uniformly). ``flip_axes``: axes (0, 1, 2) each flipped with probability 1/2 as
-    augmentation (axis 0 is left-right in RAS). ``intensity_jitter``: each channel of each patch is
+    uniformly first, then a voxel in it (0: a lesion voxel uniformly). ``flip_axes``: axes (0, 1, 2)
+    each flipped with probability 1/2 as augmentation (axis 0 is left-right in RAS).
+    ``intensity_jitter``: each channel of each patch is
     multiplied by ``1 + a`` and shifted by ``b`` inside the brain, ``a, b`` uniform in
     ``[-intensity_jitter, intensity_jitter]`` (z-score units; 0: off): scanners and normalisation
     never give two patients exactly the same contrast, and two training patients are easy to memorise.
     """
 
-    def __init__(self, cases: Sequence[MRICase], patch_size: int | Sequence[int] = 32,
-                 samples_per_epoch: int = 256, lesion_fraction: float = 0.5,
-                 modalities: Sequence[str] | None = None, flip_axes: Sequence[int] = (), seed: int = 0,
-                 per_lesion: float = 0.0, intensity_jitter: float = 0.0):
+    def __init__(
+        self,
+        cases: Sequence[MRICase],
+        patch_size: int | Sequence[int] = 32,
+        samples_per_epoch: int = 256,
+        lesion_fraction: float = 0.5,
+        modalities: Sequence[str] | None = None,
+        flip_axes: Sequence[int] = (),
+        seed: int = 0,
+        per_lesion: float = 0.0,
+        intensity_jitter: float = 0.0,
+    ):
         if len(cases) == 0:
-            raise DataError("LesionPatchDataset got no cases; load some with open_ms_cases(...), load_cases(...) "
-                            "or make_synthetic_cases(...).")
+            raise DataError(
+                "LesionPatchDataset got no cases; load some with open_ms_cases(...), load_cases(...) "
+                "or make_synthetic_cases(...)."
+            )
         if int(samples_per_epoch) != samples_per_epoch or samples_per_epoch < 1:
             raise ValueError(f"samples_per_epoch must be a positive int, got {samples_per_epoch!r}.")
         if not 0.0 <= lesion_fraction <= 1.0:
@@ -135,7 +147,7 @@ class LesionPatchDataset(Dataset):
         on_lesion = rng.random() < self.lesion_fraction and len(self.lesion_voxels[case]) > 0
         pool = self.lesion_voxels[case] if on_lesion else self.background_voxels[case]
         if on_lesion and self.per_lesion and rng.random() < self.per_lesion:
-            starts = self.lesion_starts[case]          # lesion k owns pool[starts[k]:starts[k + 1]]
+            starts = self.lesion_starts[case]  # lesion k owns pool[starts[k]:starts[k + 1]]
             k = int(rng.integers(len(starts) - 1))
             flat = int(pool[starts[k] + rng.integers(starts[k + 1] - starts[k])])
         else:
@@ -148,7 +160,7 @@ class LesionPatchDataset(Dataset):
         case, centre, _ = self.locate(index, rng)
         volumes = [self.images[case], self.targets[case][None], self.valid[case][None]]
         if self.intensity_jitter:
-            volumes.append(self.brains[case][None])      # only needed to jitter inside the brain
+            volumes.append(self.brains[case][None])  # only needed to jitter inside the brain
         arrays = [extract_patch(v, centre, self.patch_size) for v in volumes]
         for axis in self.flip_axes:
             if rng.random() < 0.5:

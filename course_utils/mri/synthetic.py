@@ -44,6 +44,7 @@ ICBM 2009 template archives from the McConnell Brain Imaging Centre)::
 References: Fonov et al., NeuroImage 54(1):313-327, 2011 (doi:10.1016/j.neuroimage.2010.07.033);
 Fonov et al., NeuroImage 47(S1):S102, 2009; Collins et al., 1999.
 """
+
 from __future__ import annotations
 
 import functools
@@ -54,6 +55,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import DataError
+from ..validate import check_choice
 from .cases import MRICase, open_ms_dir, open_ms_lesion_masks
 from .io import Volume, coarse_grid, load_volume, resample_to_grid, to_canonical
 
@@ -68,9 +70,11 @@ not responsible for any data loss, equipment damage, property loss, or injury to
 resulting from the use or misuse of this software package.
 References: V.S. Fonov et al., NeuroImage 54(1):313-327, 2011; V.S. Fonov et al., NeuroImage 47(S1):S102, 2009."""
 
-TEMPLATE_FILES = {"t1": "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
-                  "gm": "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz",
-                  "wm": "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz"}
+TEMPLATE_FILES = {
+    "t1": "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
+    "gm": "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz",
+    "wm": "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz",
+}
 # The open_ms_data grid (MNI, 1 mm), reoriented to RAS.
 GRID_SHAPE = (182, 218, 182)
 GRID_AFFINE = np.array([[1.0, 0, 0, -91.0], [0, 1.0, 0, -126.0], [0, 0, 1.0, -72.0], [0, 0, 0, 1.0]])
@@ -91,9 +95,9 @@ T1_MEANS = {"csf": 0.15, "gm": 0.50, "wm": 0.85}
 # 0.25-0.55, texture 0.03: tissue 0.53 SD). Lesions drawn only from the real range (0.59-0.77) made the
 # network call faint hyperintensities lesions (patient 07's Dice fell to 0.26); the range now runs from the
 # real contrast up to the old one (about 1.0-2.9 SD), with real-like texture. benchmarks/RESULTS.md has the runs.
-FLAIR_LESION = (0.59, 0.98)       # range of lesion means (white matter 0.5)
-T1_LESION_DEPTH = (0.10, 0.55)    # fraction of T1 intensity a lesion loses (follows the FLAIR contrast)
-TISSUE_TEXTURE = 0.08             # smooth multiplicative tissue heterogeneity (relative SD)
+FLAIR_LESION = (0.59, 0.98)  # range of lesion means (white matter 0.5)
+T1_LESION_DEPTH = (0.10, 0.55)  # fraction of T1 intensity a lesion loses (follows the FLAIR contrast)
+TISSUE_TEXTURE = 0.08  # smooth multiplicative tissue heterogeneity (relative SD)
 
 
 def template_dir() -> Path:
@@ -101,8 +105,10 @@ def template_dir() -> Path:
     try:
         import nilearn
     except ImportError as err:
-        raise DataError("nilearn is not installed; install the course requirements (pip install -r "
-                        "requirements.txt) to get the MNI152 template for the synthetic volumes.") from err
+        raise DataError(
+            "nilearn is not installed; install the course requirements (pip install -r "
+            "requirements.txt) to get the MNI152 template for the synthetic volumes."
+        ) from err
     folder = Path(nilearn.__file__).parent / "datasets" / "data"
     missing = [f for f in TEMPLATE_FILES.values() if not (folder / f).is_file()]
     if missing:
@@ -143,7 +149,7 @@ def _placement_weights(spacing: float) -> np.ndarray:
     """Where procedural lesion centres go: deep white matter, more often near the ventricles."""
     maps = mni152_maps(spacing)
     brain = maps["brain"] > 0.5
-    depth = ndimage.distance_transform_edt(brain) * spacing          # mm from the brain surface
+    depth = ndimage.distance_transform_edt(brain) * spacing  # mm from the brain surface
     ventricles = (maps["csf"] > 0.5) & (depth > 15.0)
     to_ventricles = ndimage.distance_transform_edt(~ventricles) * spacing if ventricles.any() else depth
     weights = (maps["wm"] > 0.85) * (depth > 8.0) * (0.25 + np.exp(-to_ventricles / 8.0))
@@ -161,9 +167,17 @@ def _lesion_mask_1mm(path: str) -> np.ndarray:
     return out
 
 
-def make_synthetic_case(seed: int = 0, spacing: float = 2.0, *, lesions: str = "auto",
-                        n_lesions: tuple[int, int] = (6, 24), noise: float = 0.03, bias: float = 0.2,
-                        deform: bool = True, root: str | Path | None = None) -> MRICase:
+def make_synthetic_case(
+    seed: int = 0,
+    spacing: float = 2.0,
+    *,
+    lesions: str = "auto",
+    n_lesions: tuple[int, int] = (6, 24),
+    noise: float = 0.03,
+    bias: float = 0.2,
+    deform: bool = True,
+    root: str | Path | None = None,
+) -> MRICase:
     """One synthetic case (``FLAIR`` and ``T1`` images, lesion label, brain mask) on :func:`synthetic_grid`.
 
     ``lesions``: ``"open_ms"`` (real lesion masks, needs the data root),
@@ -175,8 +189,7 @@ def make_synthetic_case(seed: int = 0, spacing: float = 2.0, *, lesions: str = "
     Deterministic: the same arguments give the same volumes. ``extras`` holds the
     tissue maps ``gm``, ``wm``, ``csf`` and the soft ``lesion_fraction`` (float32).
     """
-    if lesions not in LESION_SOURCES:
-        raise ValueError(f"lesions must be one of {LESION_SOURCES}, got {lesions!r}.")
+    check_choice("lesions", lesions, LESION_SOURCES)
     spacing = float(spacing)
     if not 0.5 <= spacing <= 8:
         raise ValueError(f"spacing is a voxel size in mm between 0.5 and 8, got {spacing}.")
@@ -214,10 +227,15 @@ def make_synthetic_case(seed: int = 0, spacing: float = 2.0, *, lesions: str = "
         img = img * (1.0 + texture) * _bias_field(rng, shape, bias)
         images[name] = np.where(brain, _rician(rng, img, noise * FLAIR_MEANS["wm"]), 0.0).astype(np.float32)
     label = (lesion >= 0.5).astype(np.uint8)
-    extras = {"gm": gm.astype(np.float32), "wm": wm.astype(np.float32), "csf": csf.astype(np.float32),
-              "lesion_fraction": lesion.astype(np.float32)}
-    return MRICase(name=f"synthetic-{int(seed):03d}", images=images, label=label, brain_mask=brain,
-                   affine=affine, extras=extras)
+    extras = {
+        "gm": gm.astype(np.float32),
+        "wm": wm.astype(np.float32),
+        "csf": csf.astype(np.float32),
+        "lesion_fraction": lesion.astype(np.float32),
+    }
+    return MRICase(
+        name=f"synthetic-{int(seed):03d}", images=images, label=label, brain_mask=brain, affine=affine, extras=extras
+    )
 
 
 def make_synthetic_cases(n: int, seed: int = 0, spacing: float = 2.0, **kwargs) -> list[MRICase]:
@@ -240,7 +258,7 @@ def _real_lesions(rng: np.random.Generator, spacing: float, root) -> tuple[np.nd
     shape, affine = synthetic_grid(spacing)
     fraction = resample_to_grid(Volume(mask, GRID_AFFINE), shape, affine, "image").data
     if rng.random() < 0.5:
-        fraction = np.ascontiguousarray(fraction[::-1])   # left-right mirror: the template is symmetric
+        fraction = np.ascontiguousarray(fraction[::-1])  # left-right mirror: the template is symmetric
     components, n = ndimage.label(fraction > 0, np.ones((3, 3, 3), bool))
     keep = np.ones(n + 1, dtype=np.float32)
     if n > 1:
@@ -251,8 +269,9 @@ def _real_lesions(rng: np.random.Generator, spacing: float, root) -> tuple[np.nd
     return (fraction * keep[components]).astype(np.float32), values[components]
 
 
-def _procedural_lesions(rng: np.random.Generator, spacing: float, n_range: tuple[int, int]
-                        ) -> tuple[np.ndarray, np.ndarray]:
+def _procedural_lesions(
+    rng: np.random.Generator, spacing: float, n_range: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """Ovoid lesions with irregular borders in deep white matter, denser near the ventricles."""
     lo, hi = int(n_range[0]), int(n_range[1])
     if not 0 <= lo <= hi:
@@ -266,8 +285,8 @@ def _procedural_lesions(rng: np.random.Generator, spacing: float, n_range: tuple
     centres = rng.choice(weights.size, size=n, p=weights) if n else []
     for flat in centres:
         centre = np.array(np.unravel_index(int(flat), shape), dtype=float)
-        radii = np.exp(rng.normal(np.log(2.8), 0.45, size=3)) / spacing            # voxels
-        radii[rng.integers(3)] *= rng.uniform(1.0, 2.2)                            # elongated (ovoid)
+        radii = np.exp(rng.normal(np.log(2.8), 0.45, size=3)) / spacing  # voxels
+        radii[rng.integers(3)] *= rng.uniform(1.0, 2.2)  # elongated (ovoid)
         radii = np.clip(radii, 0.6, 14.0 / spacing)
         rotation = _random_rotation(rng)
         half = int(np.ceil(radii.max() * 1.5)) + 1
@@ -275,11 +294,11 @@ def _procedural_lesions(rng: np.random.Generator, spacing: float, n_range: tuple
         hi_idx = np.minimum(centre.astype(int) + half + 1, shape)
         grid = np.stack(np.meshgrid(*[np.arange(a, b) for a, b in zip(lo_idx, hi_idx)], indexing="ij"), -1)
         local = (grid - centre) @ rotation / radii
-        q = np.sqrt((local ** 2).sum(-1))
+        q = np.sqrt((local**2).sum(-1))
         wobble = ndimage.gaussian_filter(rng.standard_normal(q.shape), 1.0) * 0.9
         soft = np.clip((1.0 + 0.35 * wobble - q) / 0.35 + 0.5, 0.0, 1.0).astype(np.float32)
         box = tuple(slice(a, b) for a, b in zip(lo_idx, hi_idx))
-        soft *= np.clip(maps["wm"][box] * 1.6, 0.0, 1.0)      # stay in white matter
+        soft *= np.clip(maps["wm"][box] * 1.6, 0.0, 1.0)  # stay in white matter
         value = np.float32(rng.uniform(*FLAIR_LESION))
         region = fraction[box]
         contrast[box] = np.where(soft > region, value, contrast[box])
@@ -307,8 +326,9 @@ def _deform(fields: dict[str, np.ndarray], rng: np.random.Generator, spacing: fl
     out = {}
     for key, values in fields.items():
         cval = FLAIR_LESION[0] if key == "contrast" else 0.0
-        out[key] = ndimage.affine_transform(values, matrix, offset=offset, order=1, mode="constant",
-                                            cval=cval, prefilter=False)
+        out[key] = ndimage.affine_transform(
+            values, matrix, offset=offset, order=1, mode="constant", cval=cval, prefilter=False
+        )
     return out
 
 
@@ -316,8 +336,10 @@ def _bias_field(rng: np.random.Generator, shape: Sequence[int], strength: float)
     """A smooth multiplicative field ``exp(p(x, y, z))``, ``p`` a random quadratic, about ``1 +- strength``."""
     if strength <= 0:
         return np.ones(shape, dtype=np.float32)
-    x, y, z = (np.linspace(-1.0, 1.0, n, dtype=np.float32).reshape([-1 if i == a else 1 for i in range(3)])
-               for a, n in enumerate(shape))
+    x, y, z = (
+        np.linspace(-1.0, 1.0, n, dtype=np.float32).reshape([-1 if i == a else 1 for i in range(3)])
+        for a, n in enumerate(shape)
+    )
     terms = [x, y, z, x * x - 1 / 3, y * y - 1 / 3, z * z - 1 / 3, x * y, x * z, y * z]
     coefs = rng.normal(0.0, 1.0, size=len(terms))
     log_field = sum(c * t for c, t in zip(coefs, terms))

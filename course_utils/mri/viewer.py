@@ -9,9 +9,10 @@ HTML page cannot run widgets), when ipywidgets is missing, or outside a Jupyter 
 Arrays are ``(X, Y, Z)`` in RAS orientation (load cases with ``canonical=True``): axis 0
 gives sagittal, 1 coronal and 2 axial slices. Axial and coronal slices are drawn with
 the patient's right on the right of the picture (neurological convention), axial with
-anterior up, coronal and sagittal with superior up; sagittal has anterior on the right. Error colours as everywhere in the
-course: true positive white, false positive vermillion, false negative sky blue.
+anterior up, coronal and sagittal with superior up; sagittal has anterior on the right.
+Error colours as everywhere in the course: true positive white, false positive vermillion, false negative sky blue.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,6 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..plotting import FN_COLOR, FP_COLOR, LABEL_COLOR, PRED_COLOR, TP_COLOR
+from ..validate import check_choice
 
 STATIC_ENV = "COURSE_STATIC_PLOTS"
 AXIS_NAMES = ("sagittal", "coronal", "axial")
@@ -77,16 +79,27 @@ def _aspect(spacing: Sequence[float] | None, axis: int) -> float:
     return float(spacing[rows]) / float(spacing[cols])
 
 
-def draw_slice(ax: plt.Axes, image: np.ndarray, axis: int, index: int, *, label: np.ndarray | None = None,
-               pred: np.ndarray | None = None, overlay: str = "label", opacity: float = 0.5,
-               spacing: Sequence[float] | None = None, title: str | None = None,
-               window: tuple[float, float] | None = None) -> plt.Axes:
+def draw_slice(
+    ax: plt.Axes,
+    image: np.ndarray,
+    axis: int,
+    index: int,
+    *,
+    label: np.ndarray | None = None,
+    pred: np.ndarray | None = None,
+    overlay: str = "label",
+    opacity: float = 0.5,
+    spacing: Sequence[float] | None = None,
+    title: str | None = None,
+    window: tuple[float, float] | None = None,
+) -> plt.Axes:
     """Draw one slice of ``image (X, Y, Z)`` with an overlay: ``none``, ``label``, ``prediction`` or ``errors``."""
-    if overlay not in OVERLAYS:
-        raise ValueError(f"overlay must be one of {OVERLAYS}, got {overlay!r}.")
+    check_choice("overlay", overlay, OVERLAYS)
     if overlay in ("label", "errors") and label is None or overlay in ("prediction", "errors") and pred is None:
-        raise ValueError(f"overlay {overlay!r} needs {'a label' if label is None else 'a prediction'}; "
-                         "pass it, or choose another overlay.")
+        raise ValueError(
+            f"overlay {overlay!r} needs {'a label' if label is None else 'a prediction'}; "
+            "pass it, or choose another overlay."
+        )
     img = take_slice(np.asarray(image, dtype=np.float32), axis, index)
     lo, hi = window if window is not None else _window(image)
     aspect = _aspect(spacing, axis)
@@ -118,9 +131,18 @@ def _window(image: np.ndarray) -> tuple[float, float]:
     return float(lo), float(hi if hi > lo else lo + 1)
 
 
-def static_figure(images: Any, label: np.ndarray | None = None, pred: np.ndarray | None = None, *,
-                  axis: int = 2, slices: Sequence[int] | None = None, modalities: Sequence[str] | None = None,
-                  opacity: float = 0.5, spacing: Sequence[float] | None = None, size: float = 2.6) -> plt.Figure:
+def static_figure(
+    images: Any,
+    label: np.ndarray | None = None,
+    pred: np.ndarray | None = None,
+    *,
+    axis: int = 2,
+    slices: Sequence[int] | None = None,
+    modalities: Sequence[str] | None = None,
+    opacity: float = 0.5,
+    spacing: Sequence[float] | None = None,
+    size: float = 2.6,
+) -> plt.Figure:
     """A grid, one row per slice: each modality, then label, prediction and error overlays (when given).
 
     ``images``: an MRICase, a dict modality -> ``(X, Y, Z)`` array, or one array.
@@ -142,13 +164,25 @@ def static_figure(images: Any, label: np.ndarray | None = None, pred: np.ndarray
     if label is not None and pred is not None:
         columns.append((names[0], "errors"))
     windows = {m: _window(imgs[m]) for m in names}
-    fig, axes = plt.subplots(len(slices), len(columns), figsize=(size * len(columns), size * len(slices)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(slices), len(columns), figsize=(size * len(columns), size * len(slices)), squeeze=False
+    )
     for r, index in enumerate(slices):
         for c, (m, overlay) in enumerate(columns):
             title = f"{m if overlay == 'none' else overlay} - {AXIS_NAMES[axis]} {index}"
-            draw_slice(axes[r, c], imgs[m], axis, index, label=label, pred=pred, overlay=overlay,
-                       opacity=opacity, spacing=spacing, title=title, window=windows[m])
+            draw_slice(
+                axes[r, c],
+                imgs[m],
+                axis,
+                index,
+                label=label,
+                pred=pred,
+                overlay=overlay,
+                opacity=opacity,
+                spacing=spacing,
+                title=title,
+                window=windows[m],
+            )
     fig.tight_layout()
     return fig
 
@@ -156,9 +190,20 @@ def static_figure(images: Any, label: np.ndarray | None = None, pred: np.ndarray
 class SliceViewer:
     """The interactive viewer: ``.widget`` (an ipywidgets VBox) and ``.figure()`` for the current view."""
 
-    def __init__(self, images: Any, label: np.ndarray | None = None, pred: np.ndarray | None = None, *,
-                 axis: int = 2, index: int | None = None, modality: str | None = None, overlay: str | None = None,
-                 opacity: float = 0.5, spacing: Sequence[float] | None = None, size: float = 5.0):
+    def __init__(
+        self,
+        images: Any,
+        label: np.ndarray | None = None,
+        pred: np.ndarray | None = None,
+        *,
+        axis: int = 2,
+        index: int | None = None,
+        modality: str | None = None,
+        overlay: str | None = None,
+        opacity: float = 0.5,
+        spacing: Sequence[float] | None = None,
+        size: float = 5.0,
+    ):
         import ipywidgets as w
 
         self.images, case_label, _, case_spacing = _as_images(images)
@@ -166,29 +211,39 @@ class SliceViewer:
         self.pred, self.spacing, self.size = pred, (case_spacing if spacing is None else spacing), size
         self.windows = {m: _window(v) for m, v in self.images.items()}
         first = next(iter(self.images.values()))
-        overlays = ["none"] + (["label"] if self.label is not None else []) + \
-                   (["prediction"] if pred is not None else []) + \
-                   (["errors"] if self.label is not None and pred is not None else [])
+        overlays = (
+            ["none"]
+            + (["label"] if self.label is not None else [])
+            + (["prediction"] if pred is not None else [])
+            + (["errors"] if self.label is not None and pred is not None else [])
+        )
         if overlay is None:
             overlay = overlays[-1] if len(overlays) > 1 else "none"
-        if overlay not in overlays:
-            raise ValueError(f"overlay {overlay!r} is not available; choose one of {overlays}.")
+        check_choice("overlay", overlay, tuple(overlays))
         if index is None:
             index = default_slices(first.shape, axis, self.label, n=1)[0]
         self.axis_w = w.Dropdown(options=[(n, i) for i, n in enumerate(AXIS_NAMES)], value=axis, description="axis")
-        self.slice_w = w.IntSlider(value=int(index), min=0, max=first.shape[axis] - 1, description="slice",
-                                   continuous_update=False)
-        self.modality_w = w.Dropdown(options=list(self.images), value=modality or next(iter(self.images)),
-                                     description="modality")
+        self.slice_w = w.IntSlider(
+            value=int(index), min=0, max=first.shape[axis] - 1, description="slice", continuous_update=False
+        )
+        self.modality_w = w.Dropdown(
+            options=list(self.images), value=modality or next(iter(self.images)), description="modality"
+        )
         self.overlay_w = w.Dropdown(options=overlays, value=overlay, description="overlay")
-        self.opacity_w = w.FloatSlider(value=opacity, min=0.0, max=1.0, step=0.05, description="opacity",
-                                       continuous_update=False)
+        self.opacity_w = w.FloatSlider(
+            value=opacity, min=0.0, max=1.0, step=0.05, description="opacity", continuous_update=False
+        )
         self.output = w.Output()
         self.axis_w.observe(self._axis_changed, names="value")
         for control in (self.slice_w, self.modality_w, self.overlay_w, self.opacity_w):
             control.observe(lambda _change: self.render(), names="value")
-        self.widget = w.VBox([w.HBox([self.axis_w, self.modality_w, self.overlay_w]),
-                              w.HBox([self.slice_w, self.opacity_w]), self.output])
+        self.widget = w.VBox(
+            [
+                w.HBox([self.axis_w, self.modality_w, self.overlay_w]),
+                w.HBox([self.slice_w, self.opacity_w]),
+                self.output,
+            ]
+        )
         self.render()
 
     def _axis_changed(self, change) -> None:
@@ -201,9 +256,19 @@ class SliceViewer:
         """The current view as a matplotlib figure."""
         fig, ax = plt.subplots(figsize=(self.size, self.size))
         m = self.modality_w.value
-        draw_slice(ax, self.images[m], self.axis_w.value, self.slice_w.value, label=self.label, pred=self.pred,
-                   overlay=self.overlay_w.value, opacity=self.opacity_w.value, spacing=self.spacing,
-                   window=self.windows[m], title=f"{m} - {AXIS_NAMES[self.axis_w.value]} {self.slice_w.value}")
+        draw_slice(
+            ax,
+            self.images[m],
+            self.axis_w.value,
+            self.slice_w.value,
+            label=self.label,
+            pred=self.pred,
+            overlay=self.overlay_w.value,
+            opacity=self.opacity_w.value,
+            spacing=self.spacing,
+            window=self.windows[m],
+            title=f"{m} - {AXIS_NAMES[self.axis_w.value]} {self.slice_w.value}",
+        )
         return fig
 
     def render(self) -> None:
@@ -217,9 +282,18 @@ class SliceViewer:
             plt.close(fig)
 
 
-def show_volume(images: Any, label: np.ndarray | None = None, pred: np.ndarray | None = None, *,
-                axis: int = 2, slices: Sequence[int] | None = None, static: bool | None = None,
-                opacity: float = 0.5, spacing: Sequence[float] | None = None, **viewer_kwargs):
+def show_volume(
+    images: Any,
+    label: np.ndarray | None = None,
+    pred: np.ndarray | None = None,
+    *,
+    axis: int = 2,
+    slices: Sequence[int] | None = None,
+    static: bool | None = None,
+    opacity: float = 0.5,
+    spacing: Sequence[float] | None = None,
+    **viewer_kwargs,
+):
     """The slice viewer (a widget to display) or, where widgets cannot render, a static figure.
 
     ``images``: an MRICase, a dict modality -> ``(X, Y, Z)`` array, or one array;
@@ -230,5 +304,6 @@ def show_volume(images: Any, label: np.ndarray | None = None, pred: np.ndarray |
     if use_static_plots(static):
         return static_figure(images, label, pred, axis=axis, slices=slices, opacity=opacity, spacing=spacing)
     index = slices[0] if slices else None
-    return SliceViewer(images, label, pred, axis=axis, index=index, opacity=opacity, spacing=spacing,
-                       **viewer_kwargs).widget
+    return SliceViewer(
+        images, label, pred, axis=axis, index=index, opacity=opacity, spacing=spacing, **viewer_kwargs
+    ).widget

@@ -1,4 +1,5 @@
 """The value every self-check returns."""
+
 from __future__ import annotations
 
 import math
@@ -44,8 +45,9 @@ def wrong(message: str) -> CheckResult:
 
 
 def pending(what: str = "this exercise") -> CheckResult:
-    return CheckResult(False, f"Not attempted yet: replace the `...` in {what} with your answer and re-run the cell.",
-                       attempted=False)
+    return CheckResult(
+        False, f"Not attempted yet: replace the `...` in {what} with your answer and re-run the cell.", attempted=False
+    )
 
 
 def as_number(answer: Any) -> float | None:

@@ -1,4 +1,4 @@
-"""Plumbing of lesson 04 and ``benchmarks/bench_mri.py``: cases in, lesion metrics out.
+"""Lesson 04 (MRI white-matter lesions in 3D): the steps the notebook and ``benchmarks/bench_mri.py`` share.
 
 Two grids per case:
 
@@ -9,15 +9,17 @@ Two grids per case:
   inside the brain mask.
 
 Steps: :func:`prepare_open_ms` / :func:`prepare_synthetic` give :class:`PreparedCase`
-objects; :func:`build_lesion_model` a 3D U-Net; :func:`train_lesion_model` trains on
-:class:`~course_utils.mri.patches.LesionPatchDataset` patches with BCE + soft Dice,
-AdamW and a warm-up/cosine schedule within a time budget (reusing
-:func:`course_utils.training.fit`); :func:`predict_case` runs sliding-window inference
+objects; :func:`build_lesion_model` a 3D U-Net, trained on
+:class:`~course_utils.mri.patches.LesionPatchDataset` patches (:func:`lesion_patches`,
+:func:`patch_batches`) with the course's training recipe :func:`course_utils.recipe.train_model`
+(BCE + soft Dice, AdamW, warm-up + cosine); :func:`predict_case` runs sliding-window inference
 on the working grid, sets the probability to 0 outside the brain, brings it back to the
 native grid (linear interpolation) and masks it with the native brain mask;
-:func:`choose_threshold` picks the binarisation threshold on *training* volumes only (best mean Dice);
-:func:`evaluate_case` computes the five WMH-challenge metrics at native resolution.
+:func:`choose_case_threshold` picks the binarisation threshold on *training* volumes only (best mean
+Dice, through :func:`course_utils.metrics.choose_threshold`); :func:`evaluate_case` computes the
+WMH-challenge metrics at native resolution; :func:`model_record` is the checkpoint contract.
 """
+
 from __future__ import annotations
 
 import time
@@ -30,15 +32,20 @@ import torch
 from scipy import ndimage
 from torch.utils.data import DataLoader, Dataset
 
-from ..errors import DataError
-from ..metrics.lesions import dice, lesion_detection, lesion_metrics
-from .cases import (OPEN_MS_LAYOUT, MRICase, find_cases, load_case, open_ms_dir)
-from .io import Volume, normalise_intensity, resample_to_grid, resample_to_voxel_size
-from .patches import LesionPatchDataset, patch_shape
+from ...checkpoint import ModelRecord
+from ...errors import DataError
+from ...inference import sliding_window_inference
+from ...metrics.lesions import dice, lesion_metrics
+from ...metrics.threshold import bounding_box, choose_threshold
+from ...models import UNet
+from ...mri.cases import OPEN_MS_LAYOUT, MRICase, find_cases, load_case, open_ms_dir
+from ...mri.io import Volume, load_volume, normalise_intensity, resample_to_grid, resample_to_voxel_size, to_canonical
+from ...mri.patches import LesionPatchDataset, patch_shape
+from ...mri.synthetic import make_synthetic_cases
+from .settings import LESSON
 
+CHECKPOINT_KIND = "unet3d"
 METRIC_KEYS = ("dice", "lesion_sensitivity", "lesion_precision", "lesion_f1", "avd_percent", "hd95_mm")
-TTA_CHOICES = ("none", "lr", "flips")
-THRESHOLD_CRITERIA = ("dice", "dice+lesion_f1")
 
 
 @dataclass
@@ -96,22 +103,41 @@ def to_working_grid(case: MRICase, spacing: float | None, normalise: str = "zsco
         if ignore is not None:
             ignore = resample_to_grid(Volume(ignore, case.affine), shape, affine, "mask").data
     images = {m: normalise_intensity(v, mask, normalise) for m, v in images.items()}
-    return MRICase(name=case.name, images=images, label=label, brain_mask=mask, affine=affine, ignore=ignore,
-                   header=case.header, source_shape=case.source_shape, source_affine=case.source_affine,
-                   paths=dict(case.paths), extras={})
+    return MRICase(
+        name=case.name,
+        images=images,
+        label=label,
+        brain_mask=mask,
+        affine=affine,
+        ignore=ignore,
+        header=case.header,
+        source_shape=case.source_shape,
+        source_affine=case.source_affine,
+        paths=dict(case.paths),
+        extras={},
+    )
 
 
 def prepare_case(native: MRICase, spacing: float | None, source: str = "open_ms") -> PreparedCase:
     """A :class:`PreparedCase` from a labelled case loaded on its native grid (raw intensities)."""
     if native.label is None:
         raise DataError(f"case {native.name!r} has no label; training and evaluation need lesion masks.")
-    return PreparedCase(case=to_working_grid(native, spacing), native_label=np.asarray(native.label, np.uint8),
-                        native_mask=np.asarray(native.brain_mask, bool), native_affine=np.asarray(native.affine),
-                        native_ignore=native.ignore, source=source)
+    return PreparedCase(
+        case=to_working_grid(native, spacing),
+        native_label=np.asarray(native.label, np.uint8),
+        native_mask=np.asarray(native.brain_mask, bool),
+        native_affine=np.asarray(native.affine),
+        native_ignore=native.ignore,
+        source=source,
+    )
 
 
-def prepare_open_ms(spacing: float | None = 2.0, modalities: Sequence[str] = ("FLAIR", "T1"),
-                    patients: Sequence[str] | None = None, root: str | Path | None = None) -> list[PreparedCase]:
+def prepare_open_ms(
+    spacing: float | None = 2.0,
+    modalities: Sequence[str] = ("FLAIR", "T1"),
+    patients: Sequence[str] | None = None,
+    root: str | Path | None = None,
+) -> list[PreparedCase]:
     """The open_ms_data patients with images (07, 19, 26, or ``patients``), prepared at ``spacing`` mm.
 
     Native grid: the stored 1 mm grid reoriented to RAS. Raises :class:`DataError` when the
@@ -119,24 +145,26 @@ def prepare_open_ms(spacing: float | None = 2.0, modalities: Sequence[str] = ("F
     """
     folder = open_ms_dir(root)
     if folder is None:
-        raise DataError("open_ms_data not found under the data root (COURSE_DATA_DIR); use prepare_synthetic "
-                        "or point COURSE_DATA_DIR at the folder that holds open_ms_data/.")
+        raise DataError(
+            "open_ms_data not found under the data root (COURSE_DATA_DIR); use prepare_synthetic "
+            "or point COURSE_DATA_DIR at the folder that holds open_ms_data/."
+        )
     files = find_cases(folder, OPEN_MS_LAYOUT, modalities, on_incomplete="skip")
     if patients is not None:
         wanted = set(patients)
         files = [f for f in files if f.name in wanted]
         missing = wanted - {f.name for f in files}
         if missing:
-            raise DataError(f"open_ms_data under {folder} has no complete case {sorted(missing)}; "
-                            "complete ones: patient07, patient19, patient26.")
+            raise DataError(
+                f"open_ms_data under {folder} has no complete case {sorted(missing)}; "
+                "complete ones: patient07, patient19, patient26."
+            )
     return [prepare_case(load_case(f, OPEN_MS_LAYOUT, modalities), spacing, "open_ms") for f in files]
 
 
 def prepare_synthetic(n: int, seed: int = 0, spacing: float = 2.0, **kwargs: Any) -> list[PreparedCase]:
     """``n`` synthetic cases (:func:`~course_utils.mri.synthetic.make_synthetic_case`, seeds
     ``seed, seed + 1, ...``) generated directly at ``spacing`` mm, which is also their native grid."""
-    from .synthetic import make_synthetic_cases
-
     out = []
     for case in make_synthetic_cases(n, seed=seed, spacing=spacing, **kwargs):
         case.extras = {}
@@ -150,63 +178,63 @@ def build_lesion_model(in_channels: int = 2, base_width: int = 8, depth: int = 3
 
     Patch sizes must be multiples of ``2 ** (depth - 1)``.
     """
-    from ..models import UNet
-
     return UNet(in_channels=in_channels, out_channels=out_channels, dims=3, depth=depth, base_width=base_width)
 
 
-def lesion_patches(cases: Sequence[PreparedCase | MRICase], *, patch_size: int, samples_per_epoch: int,
-                   lesion_fraction: float = 0.5, modalities: Sequence[str] | None = None,
-                   flips: bool = True, seed: int = 0, per_lesion: float = 0.0,
-                   intensity_jitter: float = 0.0) -> LesionPatchDataset:
+def lesion_patches(
+    cases: Sequence[PreparedCase | MRICase],
+    *,
+    patch_size: int,
+    samples_per_epoch: int,
+    lesion_fraction: float = 0.5,
+    modalities: Sequence[str] | None = None,
+    flips: bool = True,
+    seed: int = 0,
+    per_lesion: float = 0.0,
+    intensity_jitter: float = 0.0,
+) -> LesionPatchDataset:
     """A :class:`LesionPatchDataset` over the working-grid cases (left-right flips if ``flips``).
 
     ``per_lesion``: share of the lesion-centred patches that pick a lesion uniformly, then a voxel in it.
     ``intensity_jitter``: random per-channel contrast (``1 +- j``) and offset (``+- j``) in the brain.
     """
     mri = [c.case if isinstance(c, PreparedCase) else c for c in cases]
-    return LesionPatchDataset(mri, patch_size=patch_size, samples_per_epoch=samples_per_epoch,
-                              lesion_fraction=lesion_fraction, modalities=modalities,
-                              flip_axes=(0,) if flips else (), seed=seed, per_lesion=per_lesion,
-                              intensity_jitter=intensity_jitter)
+    return LesionPatchDataset(
+        mri,
+        patch_size=patch_size,
+        samples_per_epoch=samples_per_epoch,
+        lesion_fraction=lesion_fraction,
+        modalities=modalities,
+        flip_axes=(0,) if flips else (),
+        seed=seed,
+        per_lesion=per_lesion,
+        intensity_jitter=intensity_jitter,
+    )
 
 
-def train_lesion_model(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 4, lr: float = 3e-3,
-                       epochs: int = 100, max_seconds: float | None = None, bce_weight: float = 0.5,
-                       fn_weight: float = 0.5,
-                       weight_decay: float = 1e-4, loss_fn: Any = None, device: torch.device | str | None = None,
-                       amp: bool | str = False, channels_last: bool = False, ema_decay: float | None = None,
-                       show_progress: bool = True, verbose: bool = True):
-    """Train with AdamW and :class:`~course_utils.vessel_pipeline.WarmupCosine` for ``epochs``
-    epochs or ``max_seconds``, whichever ends first; returns ``fit``'s ``History``.
-
-    ``loss_fn`` defaults to BCE + soft Dice (``bce_weight``; ``fn_weight != 0.5``: soft Tversky, which
-    costs missed lesion voxels ``fn_weight`` and false ones ``1 - fn_weight``); each batch of ``dataset`` is
-    ``(inputs, targets, ...)``. ``amp``: mixed precision (:mod:`course_utils.precision`; ``"auto"``:
-    float16 on CUDA, bfloat16 on CPUs that have it). ``channels_last``: the faster memory layout for
-    3D convolutions; ``ema_decay``: end with the moving average of the weights (both: see ``fit``).
-    """
-    from ..device import pick_device
-    from ..losses import BCEDiceLoss
-    from ..training import fit
-    from ..vessel_pipeline import WarmupCosine
-
-    device = pick_device(device if isinstance(device, str) or device is None else str(device))
+def patch_batches(dataset: Dataset, batch_size: int) -> DataLoader:
+    """Batches of ``batch_size`` patches in the dataset's order (it draws them at random), the last
+    incomplete batch dropped; the dataset's ``set_epoch`` is called by ``fit`` before each epoch."""
     loader = DataLoader(dataset, batch_size=int(batch_size), shuffle=False, num_workers=0, drop_last=True)
     if len(loader) == 0:
         raise ValueError(f"samples_per_epoch ({len(dataset)}) is smaller than batch_size ({batch_size}).")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    schedule = WarmupCosine(optimizer, lr, total_steps=int(epochs) * len(loader), seconds=max_seconds)
-    loss_fn = BCEDiceLoss(bce_weight=bce_weight, fn_weight=fn_weight) if loss_fn is None else loss_fn
-    return fit(model, loader, loss_fn, optimizer, epochs=int(epochs), device=device, scheduler=schedule,
-               max_seconds=max_seconds, amp=amp, channels_last=channels_last, ema_decay=ema_decay or None,
-               show_progress=show_progress, verbose=verbose)
+    return loader
 
 
 # ----- inference -----------------------------------------------------------------------------------
-def predict_working(model: torch.nn.Module, case: MRICase, *, patch_size: int, overlap: float = 0.5,
-                    batch_size: int = 8, tta: str = "none", modalities: Sequence[str] | None = None,
-                    progress: bool = False, amp: bool | str = False, crop_to_brain: bool = True) -> np.ndarray:
+def predict_working(
+    model: torch.nn.Module,
+    case: MRICase,
+    *,
+    patch_size: int,
+    overlap: float = 0.5,
+    batch_size: int = 8,
+    tta: str = "none",
+    modalities: Sequence[str] | None = None,
+    progress: bool = False,
+    amp: bool | str = False,
+    crop_to_brain: bool = True,
+) -> np.ndarray:
     """Lesion probability ``(X, Y, Z)`` float32 on ``case``'s (working) grid, 0 outside its brain mask.
 
     Sliding windows of ``patch_size`` voxels (the network is fully convolutional: it may be larger
@@ -216,19 +244,25 @@ def predict_working(model: torch.nn.Module, case: MRICase, *, patch_size: int, o
     (plus a margin of ``patch_size // 4``): the images are 0 outside the brain anyway, and half of
     an MNI volume is background.
     """
-    from ..inference import sliding_window_inference
-
-    if tta not in TTA_CHOICES:
-        raise ValueError(f"tta must be one of {TTA_CHOICES}, got {tta!r}.")
     brain = case.brain_mask.astype(bool)
-    box = (_bounding_box(brain, margin=max(patch_shape(patch_size)) // 4) if crop_to_brain
-           else tuple(slice(None) for _ in brain.shape))
+    box = (
+        bounding_box(brain, margin=max(patch_shape(patch_size)) // 4)
+        if crop_to_brain
+        else tuple(slice(None) for _ in brain.shape)
+    )
     image = case.stack(list(modalities) if modalities is not None else case.modalities)
     image = torch.from_numpy(np.ascontiguousarray(image[(slice(None),) + box]))
-    flips = {"none": False, "lr": (0,), "flips": True}[tta]
-    inside = sliding_window_inference(model, image, patch_shape(patch_size), overlap=overlap,
-                                      batch_size=batch_size, activation="sigmoid", progress=progress,
-                                      tta_flips=flips, amp=amp)
+    inside = sliding_window_inference(
+        model,
+        image,
+        patch_shape(patch_size),
+        overlap=overlap,
+        batch_size=batch_size,
+        activation="sigmoid",
+        progress=progress,
+        tta_flips=tta,
+        amp=amp,
+    )
     prob = np.zeros(brain.shape, np.float32)
     prob[box] = inside[0].cpu().numpy()
     prob[~brain] = 0.0
@@ -239,9 +273,10 @@ def brain_depth_mm(mask: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
     """Euclidean distance in mm (float32, ``mask.shape``) from each voxel of ``mask`` to the nearest voxel
     outside it, with voxel size ``spacing`` (mm); 0 outside the mask. Voxels on the mask's edge get one voxel."""
     mask = np.asarray(mask, bool)
-    if mask.all():    # no outside voxel: pad so that the array's border counts as outside
-        return ndimage.distance_transform_edt(np.pad(mask, 1), sampling=spacing)[(slice(1, -1),) * mask.ndim
-                                                                                  ].astype(np.float32)
+    if mask.all():  # no outside voxel: pad so that the array's border counts as outside
+        return ndimage.distance_transform_edt(np.pad(mask, 1), sampling=spacing)[(slice(1, -1),) * mask.ndim].astype(
+            np.float32
+        )
     return ndimage.distance_transform_edt(mask, sampling=spacing).astype(np.float32)
 
 
@@ -251,8 +286,9 @@ def to_native(prob: np.ndarray, prepared: PreparedCase, rim_mm: float = 0.0) -> 
     if rim_mm < 0:
         raise ValueError(f"rim_mm is a distance in mm and cannot be negative, got {rim_mm}.")
     case = prepared.case
-    vol = resample_to_grid(Volume(np.asarray(prob, np.float32), case.affine), prepared.native_shape,
-                           prepared.native_affine, "image")
+    vol = resample_to_grid(
+        Volume(np.asarray(prob, np.float32), case.affine), prepared.native_shape, prepared.native_affine, "image"
+    )
     out = np.clip(vol.data, 0.0, 1.0).astype(np.float32)
     out[~prepared.native_mask] = 0.0
     if rim_mm > 0:
@@ -260,8 +296,9 @@ def to_native(prob: np.ndarray, prepared: PreparedCase, rim_mm: float = 0.0) -> 
     return out
 
 
-def predict_case(model: torch.nn.Module, prepared: PreparedCase, rim_mm: float = 0.0,
-                 **kwargs: Any) -> tuple[np.ndarray, float]:
+def predict_case(
+    model: torch.nn.Module, prepared: PreparedCase, rim_mm: float = 0.0, **kwargs: Any
+) -> tuple[np.ndarray, float]:
     """``(probability on the native grid, seconds)``: :func:`predict_working` then :func:`to_native`.
 
     ``rim_mm``: also set the probability to 0 within that many mm of the brain mask's edge. White-matter
@@ -275,61 +312,42 @@ def predict_case(model: torch.nn.Module, prepared: PreparedCase, rim_mm: float =
 
 
 # ----- threshold and metrics -----------------------------------------------------------------------
-def choose_threshold(probs: Sequence[np.ndarray], cases: Sequence[PreparedCase],
-                     candidates: Sequence[float] | None = None, criterion: str = "dice",
-                     tolerance: float = 0.0) -> float:
-    """The threshold with the best mean per-case ``criterion`` over ``cases`` (native grids, ignore left out).
+def choose_case_threshold(
+    probs: Sequence[np.ndarray],
+    cases: Sequence[PreparedCase],
+    criterion: str = "dice",
+    tolerance: float = 0.0,
+    candidates: Sequence[float] | None = None,
+) -> float:
+    """The threshold with the best mean per-case ``criterion`` over ``cases`` (native grids, ignore left out):
+    :func:`course_utils.metrics.choose_threshold` with ``average="per_case"``.
 
     ``criterion``: ``"dice"`` (voxel Dice) or ``"dice+lesion_f1"`` (the mean of Dice and lesion-wise
     F1: a threshold that also counts how many lesions are found, not only how many voxels).
     The mean over cases, as the benchmark reports it: a pooled score would let the patient with the
     largest lesion load decide alone. Use training volumes only: choosing it on the test volumes
-    would be tuning on the answer. Ties go to the lowest threshold; so do near-ties: ``tolerance > 0``
-    picks the lowest threshold whose mean score is within ``tolerance`` of the best. Dice is flat near
-    its best threshold, and a lower threshold finds more of the small lesions for a little Dice.
+    would be tuning on the answer. ``tolerance > 0`` picks the lowest threshold whose mean score is
+    within ``tolerance`` of the best: Dice is flat near its best threshold, and a lower threshold finds
+    more of the small lesions for a little Dice.
     """
-    if not 0.0 <= tolerance < 1.0:
-        raise ValueError(f"tolerance is a difference of mean scores in [0, 1), got {tolerance}.")
-    if criterion not in THRESHOLD_CRITERIA:
-        raise ValueError(f"criterion must be one of {THRESHOLD_CRITERIA}, got {criterion!r}.")
     if len(probs) != len(cases) or not cases:
         raise ValueError(f"need one probability map per case, got {len(probs)} maps for {len(cases)} cases.")
-    candidates = np.arange(0.05, 0.951, 0.05) if candidates is None else np.asarray(candidates, float)
-    scores = np.zeros(len(candidates))
     for prob, pc in zip(probs, cases):
         if prob.shape != pc.native_shape:
-            raise ValueError(f"probability of shape {prob.shape} for case {pc.name!r} with native shape "
-                             f"{pc.native_shape}; bring it to the native grid first (to_native).")
-        keep = pc.native_mask if pc.native_ignore is None else pc.native_mask & ~pc.native_ignore
-        p, t = prob[keep], pc.native_label[keep] > 0
-        p_true = np.sort(p[t])
-        p_all = np.sort(p)
-        n_pred = p_all.size - np.searchsorted(p_all, candidates, side="left")    # voxels >= threshold
-        n_tp = p_true.size - np.searchsorted(p_true, candidates, side="left")
-        total = n_pred + p_true.size
-        dices = np.where(total > 0, 2 * n_tp / np.maximum(total, 1), 1.0)
-        if criterion == "dice":
-            scores += dices
-        else:
-            box = _bounding_box(keep)   # components only need the brain's box
-            prob_box, truth_box, keep_box = prob[box], pc.native_label[box] > 0, keep[box]
-            f1s = np.array([lesion_detection((prob_box >= c) & keep_box, truth_box & keep_box)["f1"]
-                            for c in candidates])
-            scores += 0.5 * (dices + f1s)
-    scores = scores / len(cases)
-    return float(candidates[int(np.flatnonzero(scores >= scores.max() - tolerance - 1e-12)[0])])
-
-
-def _bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...]:
-    """The smallest box of slices that holds every ``True`` voxel of ``mask`` (the whole array if none),
-    grown by ``margin`` voxels on each side (clipped to the array)."""
-    if not mask.any():
-        return tuple(slice(None) for _ in mask.shape)
-    box = []
-    for axis in range(mask.ndim):
-        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        box.append(slice(max(int(hit[0]) - margin, 0), min(int(hit[-1]) + 1 + margin, mask.shape[axis])))
-    return tuple(box)
+            raise ValueError(
+                f"probability of shape {prob.shape} for case {pc.name!r} with native shape "
+                f"{pc.native_shape}; bring it to the native grid first (to_native)."
+            )
+    keep = [pc.native_mask if pc.native_ignore is None else pc.native_mask & ~pc.native_ignore for pc in cases]
+    return choose_threshold(
+        list(probs),
+        [pc.native_label > 0 for pc in cases],
+        keep,
+        criterion=criterion,
+        average="per_case",
+        candidates=candidates,
+        tolerance=tolerance,
+    )
 
 
 def evaluate_case(prob: np.ndarray, prepared: PreparedCase, threshold: float) -> dict[str, float]:
@@ -338,11 +356,14 @@ def evaluate_case(prob: np.ndarray, prepared: PreparedCase, threshold: float) ->
     Keys: see :func:`~course_utils.metrics.lesions.lesion_metrics`; spacing is the native voxel size.
     """
     if prob.shape != prepared.native_shape:
-        raise ValueError(f"probability of shape {prob.shape} differs from the native grid {prepared.native_shape} "
-                         f"of {prepared.name!r}; use to_native first.")
+        raise ValueError(
+            f"probability of shape {prob.shape} differs from the native grid {prepared.native_shape} "
+            f"of {prepared.name!r}; use to_native first."
+        )
     pred = (prob >= threshold) & prepared.native_mask
-    return lesion_metrics(pred, prepared.native_label > 0, spacing=prepared.native_spacing,
-                          ignore=prepared.native_ignore)
+    return lesion_metrics(
+        pred, prepared.native_label > 0, spacing=prepared.native_spacing, ignore=prepared.native_ignore
+    )
 
 
 def mean_metrics(rows: Sequence[dict[str, float]], keys: Sequence[str] = METRIC_KEYS) -> dict[str, float]:
@@ -385,7 +406,7 @@ class SynthesisPatches(Dataset):
 
     def __getitem__(self, index: int):
         image, _, valid = self.patches[index]
-        return image[self.source:self.source + 1], image[self.target:self.target + 1], valid
+        return image[self.source : self.source + 1], image[self.target : self.target + 1], valid
 
 
 # ----- display and files ---------------------------------------------------------------------------
@@ -395,8 +416,6 @@ def native_image(prepared: PreparedCase, modality: str = "FLAIR") -> np.ndarray:
     Read again from its file (reoriented to RAS) when the case came from one; a case built
     in memory (synthetic) has its working grid as native grid and returns that image.
     """
-    from .io import load_volume, to_canonical
-
     path = prepared.case.paths.get(modality)
     if path is not None:
         vol = to_canonical(load_volume(path))
@@ -404,20 +423,58 @@ def native_image(prepared: PreparedCase, modality: str = "FLAIR") -> np.ndarray:
             raise DataError(f"{path} has shape {vol.shape}, the native label {prepared.native_shape}.")
         return vol.data
     if prepared.case.shape != prepared.native_shape:
-        raise DataError(f"case {prepared.name!r} has no file for {modality!r} and its working grid differs from "
-                        "the native one; show the working-grid image (prepared.case.images) instead.")
+        raise DataError(
+            f"case {prepared.name!r} has no file for {modality!r} and its working grid differs from "
+            "the native one; show the working-grid image (prepared.case.images) instead."
+        )
     return prepared.case.images[modality]
 
 
-def unused_path(path: str | Path) -> Path:
-    """``path`` if no file is there, else ``name-001.nii.gz``, ``name-002...``: never an existing file."""
-    path = Path(path)
-    if not path.exists():
-        return path
-    suffix = ".nii.gz" if path.name.endswith(".nii.gz") else path.suffix
-    stem = path.name[: len(path.name) - len(suffix)] if suffix else path.name
-    for i in range(1, 10_000):
-        candidate = path.with_name(f"{stem}-{i:03d}{suffix}")
-        if not candidate.exists():
-            return candidate
-    raise FileExistsError(f"too many numbered copies of {path}")
+# ----- checkpoint contract -------------------------------------------------------------------------
+def model_record(
+    model: UNet,
+    cfg: Any,
+    *,
+    modalities: Sequence[str],
+    spacing_mm: Sequence[float],
+    threshold: float,
+    threshold_source: str,
+    train_cases: Sequence[str],
+    data_source: str,
+    seconds: float,
+    epochs: int,
+    reference: dict[str, Any] | None = None,
+) -> ModelRecord:
+    """The :class:`~course_utils.checkpoint.ModelRecord` of a lesson 04 lesion U-Net trained with ``cfg``."""
+    return ModelRecord(
+        lesson=LESSON,
+        kind=CHECKPOINT_KIND,
+        profile=cfg.profile,
+        builder="UNet",
+        model_config=dict(model.config),
+        inputs=list(modalities),
+        normalisation={"method": "zscore", "where": "brain mask", "orientation": "RAS", "outside_brain": 0.0},
+        spacing_mm=[float(v) for v in spacing_mm],
+        inference={
+            "mode": "sliding window",
+            "patch_size": int(cfg.infer_patch_size),
+            "overlap": float(cfg.overlap),
+            "tta": cfg.tta,
+            "rim_mm": float(cfg.rim_mm),
+            "amp": cfg.amp,
+            "crop_to_brain": True,
+            "channels_last": cfg.channels_last,
+            "batch_size": 2 * int(cfg.batch_size),
+            "training_patch_size": int(cfg.patch_size),
+        },
+        threshold=float(threshold),
+        threshold_source=threshold_source,
+        training={
+            "data": data_source,
+            "cases": list(train_cases),
+            "epochs": int(epochs),
+            "seconds": float(seconds),
+            "seed": cfg.seed,
+        },
+        reference=reference,
+    )

@@ -1,4 +1,5 @@
 """Self-checks for lesson 06 (feature maps and activation maximisation)."""
+
 from __future__ import annotations
 
 import math
@@ -7,12 +8,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from .result import CheckResult, as_number, correct, not_attempted, pending, wrong
+from ...selfcheck import CheckResult, as_number, correct, not_attempted, pending, wrong
 
 # The image of exercise 1 (one channel, 3 x 3), shown in the notebook.
-TV_IMAGE = ((0.0, 1.0, 1.0),
-            (0.0, 3.0, 1.0),
-            (2.0, 2.0, 1.0))
+TV_IMAGE = ((0.0, 1.0, 1.0), (0.0, 3.0, 1.0), (2.0, 2.0, 1.0))
 
 
 def _diffs(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -30,18 +29,25 @@ def check_total_variation(answer: Any, image: Any = TV_IMAGE) -> CheckResult:
     horizontal, vertical = _diffs(x)
     expected = float(horizontal.sum() + vertical.sum())
     if math.isclose(value, expected, abs_tol=1e-6):
-        return correct(f"Correct: horizontal differences add up to {horizontal.sum():g}, vertical ones to "
-                       f"{vertical.sum():g}: TV = {expected:g}. A noisy image has a large TV, a smooth one a small TV.")
-    if math.isclose(value, float(horizontal.sum()), abs_tol=1e-6) or math.isclose(value, float(vertical.sum()),
-                                                                                   abs_tol=1e-6):
-        return wrong("You counted one direction only: add the differences between horizontal neighbours AND "
-                     "between vertical neighbours.")
-    if math.isclose(value, float((horizontal ** 2).sum() + (vertical ** 2).sum()), abs_tol=1e-6):
+        return correct(
+            f"Correct: horizontal differences add up to {horizontal.sum():g}, vertical ones to "
+            f"{vertical.sum():g}: TV = {expected:g}. A noisy image has a large TV, a smooth one a small TV."
+        )
+    if math.isclose(value, float(horizontal.sum()), abs_tol=1e-6) or math.isclose(
+        value, float(vertical.sum()), abs_tol=1e-6
+    ):
+        return wrong(
+            "You counted one direction only: add the differences between horizontal neighbours AND "
+            "between vertical neighbours."
+        )
+    if math.isclose(value, float((horizontal**2).sum() + (vertical**2).sum()), abs_tol=1e-6):
         return wrong("Those are squared differences (the 'power=2' variant); the TV here uses absolute values.")
     if math.isclose(value, float(torch.diff(x, dim=1).sum() + torch.diff(x, dim=0).sum()), abs_tol=1e-6):
         return wrong("Take the absolute value of each difference: a step down counts as much as a step up.")
-    return wrong("Add |right - left| over every pair of horizontal neighbours and |below - above| over every pair "
-                 "of vertical neighbours (3 x 3 pixels: 6 + 6 pairs).")
+    return wrong(
+        "Add |right - left| over every pair of horizontal neighbours and |below - above| over every pair "
+        "of vertical neighbours (3 x 3 pixels: 6 + 6 pairs)."
+    )
 
 
 class _Twice(nn.Module):
@@ -64,7 +70,7 @@ def check_call_counter(fn: Any) -> CheckResult:
         return pending("`count_calls`")
     if not callable(fn):
         return wrong("Pass the function itself, e.g. count_calls (without calling it).")
-    from ..featurevis import count_forward_hooks
+    from ...featurevis import count_forward_hooks
 
     torch.manual_seed(0)
     model = _Twice()
@@ -74,18 +80,24 @@ def check_call_counter(fn: Any) -> CheckResult:
         try:
             got = fn(model, layer, x)
         except Exception as err:
-            return wrong(f"fn(model, {layer!r}, x) failed: {type(err).__name__}: {err}. Register the hook on "
-                         "dict(model.named_modules())[layer_name].")
+            return wrong(
+                f"fn(model, {layer!r}, x) failed: {type(err).__name__}: {err}. Register the hook on "
+                "dict(model.named_modules())[layer_name]."
+            )
         results[layer] = got
         if count_forward_hooks(model) != 0:
-            return wrong("A hook is still registered after your function returned: keep the handle of "
-                         "register_forward_hook and call handle.remove() (in a finally: block).")
+            return wrong(
+                "A hook is still registered after your function returned: keep the handle of "
+                "register_forward_hook and call handle.remove() (in a finally: block)."
+            )
         if isinstance(got, bool) or not isinstance(got, int) and not (isinstance(got, float) and got.is_integer()):
             return wrong(f"Return the number of calls as an int, got {got!r}.")
         if int(got) != expected:
             if layer == "block" and int(got) == 1:
-                return wrong("The block is used twice in this model's forward(); count every call of the hook "
-                             "(nonlocal counter += 1), do not just check whether it ran.")
+                return wrong(
+                    "The block is used twice in this model's forward(); count every call of the hook "
+                    "(nonlocal counter += 1), do not just check whether it ran."
+                )
             return wrong(f"Layer {layer!r} runs {expected} time(s) in model(x), your function says {got}.")
     # the hook must go away also when the forward pass raises
     try:
@@ -94,8 +106,10 @@ def check_call_counter(fn: Any) -> CheckResult:
         pass
     if count_forward_hooks(model) != 0:
         return wrong("When model(x) raises, your hook stays behind: remove it in a try/finally block.")
-    return correct("Correct: the hook counted every call (the shared block runs twice) and was removed afterwards, "
-                   "even when the forward pass failed. capture_features does the same.")
+    return correct(
+        "Correct: the hook counted every call (the shared block runs twice) and was removed afterwards, "
+        "even when the forward pass failed. capture_features does the same."
+    )
 
 
 REGULARISER_CHOICES = ("none", "l2", "tv", "jitter")
@@ -111,16 +125,21 @@ def check_noise_regulariser(answer: Any) -> CheckResult:
     if choice not in REGULARISER_CHOICES:
         return wrong(f"Answer with one of {REGULARISER_CHOICES}, got {answer!r}.")
     if choice == "tv":
-        return correct("Correct: total variation adds |difference| between neighbouring pixels to the loss, and "
-                       "high-frequency noise is nothing but large differences between neighbours.")
+        return correct(
+            "Correct: total variation adds |difference| between neighbouring pixels to the loss, and "
+            "high-frequency noise is nothing but large differences between neighbours."
+        )
     if choice == "l2":
-        return wrong("L2 makes every pixel smaller (closer to the mean image), noise and pattern alike; it does not "
-                     "care whether neighbours differ. Compare the L2 and TV panels above.")
+        return wrong(
+            "L2 makes every pixel smaller (closer to the mean image), noise and pattern alike; it does not "
+            "care whether neighbours differ. Compare the L2 and TV panels above."
+        )
     if choice == "jitter":
-        return wrong("Jitter helps against noise, but it is not a term of the loss: it moves the image at random "
-                     "before each step. Which penalty looks at differences between neighbouring pixels?")
+        return wrong(
+            "Jitter helps against noise, but it is not a term of the loss: it moves the image at random "
+            "before each step. Which penalty looks at differences between neighbouring pixels?"
+        )
     return wrong("Without a regulariser the image fills with high-frequency noise: look at the first panel.")
 
 
-__all__ = ["TV_IMAGE", "check_total_variation", "check_call_counter", "check_noise_regulariser",
-           "REGULARISER_CHOICES"]
+__all__ = ["TV_IMAGE", "check_total_variation", "check_call_counter", "check_noise_regulariser", "REGULARISER_CHOICES"]

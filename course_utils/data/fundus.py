@@ -9,6 +9,7 @@ most DRIVE papers is exactly this: green (or grey) channel, CLAHE, gamma.
 
 Everything here is NumPy/scikit-image and works on one image ``(H, W, 3)`` in [0, 1].
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -16,7 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .data.drive import FundusCase
+from ..validate import check_choice
+from .drive import FundusCase
 
 CHANNELS = ("green", "gray", "rgb")
 
@@ -24,8 +26,10 @@ CHANNELS = ("green", "gray", "rgb")
 def _check_rgb(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[-1] != 3:
-        raise ValueError(f"expected an RGB image (H, W, 3), got shape {image.shape}; "
-                         "fundus images from load_drive/synthetic_drive have this layout.")
+        raise ValueError(
+            f"expected an RGB image (H, W, 3), got shape {image.shape}; "
+            "fundus images from load_drive/synthetic_drive have this layout."
+        )
     if not np.issubdtype(image.dtype, np.floating):
         raise ValueError(f"expected floats in [0, 1], got dtype {image.dtype}; divide uint8 images by 255.")
     return image
@@ -36,8 +40,9 @@ def green_channel(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(_check_rgb(image)[..., 1], dtype=np.float32)
 
 
-def contrast_normalise(channel: np.ndarray, fov: np.ndarray | None = None, clip_limit: float = 0.01,
-                       tile: int = 8, gamma: float = 1.2) -> np.ndarray:
+def contrast_normalise(
+    channel: np.ndarray, fov: np.ndarray | None = None, clip_limit: float = 0.01, tile: int = 8, gamma: float = 1.2
+) -> np.ndarray:
     """CLAHE then gamma on one channel ``(H, W)`` in [0, 1]; returns float32 ``(H, W)`` in [0, 1].
 
     ``tile``: CLAHE works in a ``tile x tile`` grid of regions (8 ≈ 70 px on DRIVE);
@@ -64,8 +69,9 @@ def contrast_normalise(channel: np.ndarray, fov: np.ndarray | None = None, clip_
     return out.astype(np.float32)
 
 
-def preprocess_fundus(image: np.ndarray, fov: np.ndarray | None = None, channel: str = "green",
-                      clahe: bool = True) -> np.ndarray:
+def preprocess_fundus(
+    image: np.ndarray, fov: np.ndarray | None = None, channel: str = "green", clahe: bool = True
+) -> np.ndarray:
     """Network input ``(H, W, C)`` float32 in [0, 1] from an RGB fundus image ``(H, W, 3)``.
 
     ``channel``: ``"green"`` (1 channel, the default), ``"gray"`` (luminance, 1 channel)
@@ -80,7 +86,7 @@ def preprocess_fundus(image: np.ndarray, fov: np.ndarray | None = None, channel:
     elif channel == "rgb":
         planes = [image[..., i].astype(np.float32) for i in range(3)]
     else:
-        raise ValueError(f"channel must be one of {CHANNELS}, got {channel!r}.")
+        check_choice("channel", channel, CHANNELS)
     if clahe:
         planes = [contrast_normalise(p, fov) for p in planes]
     elif fov is not None:
@@ -90,8 +96,7 @@ def preprocess_fundus(image: np.ndarray, fov: np.ndarray | None = None, channel:
 
 def input_channels(channel: str) -> int:
     """How many channels :func:`preprocess_fundus` returns for ``channel``."""
-    if channel not in CHANNELS:
-        raise ValueError(f"channel must be one of {CHANNELS}, got {channel!r}.")
+    check_choice("channel", channel, CHANNELS)
     return 3 if channel == "rgb" else 1
 
 
@@ -103,5 +108,23 @@ def preprocess_cases(cases: Sequence[FundusCase], channel: str = "green", clahe:
     return [replace(c, image=preprocess_fundus(c.image, c.fov, channel=channel, clahe=clahe)) for c in cases]
 
 
-__all__ = ["CHANNELS", "green_channel", "contrast_normalise", "preprocess_fundus", "input_channels",
-           "preprocess_cases"]
+__all__ = [
+    "CHANNELS",
+    "green_channel",
+    "contrast_normalise",
+    "preprocess_fundus",
+    "input_channels",
+    "fov_diameter",
+    "preprocess_cases",
+]
+
+
+def fov_diameter(fov: np.ndarray) -> float:
+    """The diameter (pixels) of a circle with the area of the field-of-view mask ``fov (H, W)``:
+    the scale of a fundus photograph (DRIVE: about 540 px)."""
+    fov = np.asarray(fov, dtype=bool)
+    if fov.ndim != 2 or not fov.any():
+        raise ValueError(
+            f"expected a non-empty 2D field-of-view mask, got shape {fov.shape} with {int(fov.sum())} pixels inside."
+        )
+    return float(2.0 * np.sqrt(fov.sum() / np.pi))

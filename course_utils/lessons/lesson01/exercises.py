@@ -1,11 +1,12 @@
 """Self-checks for lesson 01 (PyTorch basics)."""
+
 from __future__ import annotations
 
 from typing import Any
 
 import torch
 
-from .result import CheckResult, correct, not_attempted, pending, wrong
+from ...selfcheck import CheckResult, correct, not_attempted, pending, wrong
 
 
 def check_broadcast_shape(answer: Any) -> CheckResult:
@@ -20,10 +21,14 @@ def check_broadcast_shape(answer: Any) -> CheckResult:
     if tuple(answer) == expected:
         return correct("Correct: b is treated as (1, 4, 1); each size-1 axis stretches to match.")
     if len(answer) != len(expected):
-        return wrong(f"The result has as many axes as the longer operand ({len(expected)}). "
-                     "Align the shapes from the right, then pad the shorter one with 1s on the left.")
-    return wrong("Align the shapes from the right: (3, 1, 5) against (_, 4, 1). On each axis the sizes must "
-                 "be equal or one of them 1; the result takes the larger.")
+        return wrong(
+            f"The result has as many axes as the longer operand ({len(expected)}). "
+            "Align the shapes from the right, then pad the shorter one with 1s on the left."
+        )
+    return wrong(
+        "Align the shapes from the right: (3, 1, 5) against (_, 4, 1). On each axis the sizes must "
+        "be equal or one of them 1; the result takes the larger."
+    )
 
 
 def check_mse_gradient(grad_fn: Any) -> CheckResult:
@@ -53,8 +58,10 @@ def check_mse_gradient(grad_fn: Any) -> CheckResult:
             return wrong(f"{name} has the wrong sign: differentiate (w*x + b - y)^2, not (y - w*x - b).")
         if torch.allclose(mine, true * len(x), rtol=1e-4):
             return wrong(f"{name} is {len(x)} times too large: L is a mean, so divide the sum by N.")
-    return wrong(f"Not yet: autograd gives dL/dw={w.grad.item():.4f}, dL/db={b.grad.item():.4f}; yours give "
-                 f"{dw.item():.4f}, {db.item():.4f}. Hint: dL/dw = mean(2 * (w*x + b - y) * x).")
+    return wrong(
+        f"Not yet: autograd gives dL/dw={w.grad.item():.4f}, dL/db={b.grad.item():.4f}; yours give "
+        f"{dw.item():.4f}, {db.item():.4f}. Hint: dL/dw = mean(2 * (w*x + b - y) * x)."
+    )
 
 
 def check_dataset(dataset: Any) -> CheckResult:
@@ -120,8 +127,15 @@ def check_training_improved(history: Any, min_gain: float = 0.05) -> CheckResult
         return wrong("Train for at least two epochs to see a trend.")
     if dice[-1] - dice[0] >= min_gain:
         return correct(f"Validation Dice rose from {dice[0]:.3f} to {dice[-1]:.3f}.")
-    return wrong(f"Validation Dice went from {dice[0]:.3f} to {dice[-1]:.3f}; try a larger learning rate or more epochs.")
+    return wrong(
+        f"Validation Dice went from {dice[0]:.3f} to {dice[-1]:.3f}; try a larger learning rate or more epochs."
+    )
 
 
-__all__ = ["check_broadcast_shape", "check_mse_gradient", "check_dataset", "check_conv_parameters",
-           "check_training_improved"]
+__all__ = [
+    "check_broadcast_shape",
+    "check_mse_gradient",
+    "check_dataset",
+    "check_conv_parameters",
+    "check_training_improved",
+]

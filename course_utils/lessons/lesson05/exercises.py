@@ -1,4 +1,5 @@
 """Self-checks for lesson 05 (transfer learning with an ImageNet encoder)."""
+
 from __future__ import annotations
 
 import copy
@@ -9,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .result import CheckResult, correct, not_attempted, pending, wrong
+from ...selfcheck import CheckResult, correct, not_attempted, pending, wrong
 
 
 def _encoder(model: nn.Module) -> nn.Module:
@@ -32,18 +33,22 @@ def check_trainable_after_freezing(answer: Any, model: nn.Module) -> CheckResult
     expected = total - encoder
     head = sum(p.numel() for p in getattr(model, "segmentation_head", nn.Module()).parameters())
     if value == expected:
-        return correct(f"Correct: {expected:,} of {total:,} ({100 * expected / total:.0f} %): the decoder and the "
-                       f"segmentation head. The {encoder:,} encoder parameters get no gradient, so a training step "
-                       "costs one backward pass through the decoder only (and nothing needs to be stored for the "
-                       "encoder's backward).")
+        return correct(
+            f"Correct: {expected:,} of {total:,} ({100 * expected / total:.0f} %): the decoder and the "
+            f"segmentation head. The {encoder:,} encoder parameters get no gradient, so a training step "
+            "costs one backward pass through the decoder only (and nothing needs to be stored for the "
+            "encoder's backward)."
+        )
     if value == total:
         return wrong("That is every parameter: freezing sets requires_grad=False on the encoder's parameters.")
     if value == encoder:
         return wrong("That is the encoder, the part that no longer trains; count the others.")
     if head and value == expected - head:
         return wrong("Almost: the segmentation head (the last 1x1 convolution) trains too.")
-    return wrong("Sum p.numel() over model.parameters() that are not in model.encoder.parameters() "
-                 "(or, after freeze_encoder(model), over those with p.requires_grad).")
+    return wrong(
+        "Sum p.numel() over model.parameters() that are not in model.encoder.parameters() "
+        "(or, after freeze_encoder(model), over those with p.requires_grad)."
+    )
 
 
 class _TinyEncoderDecoder(nn.Module):
@@ -86,20 +91,28 @@ def check_freeze_function(fn: Any) -> CheckResult:
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     enc_grads = [k for k, p in model.encoder.named_parameters() if p.requires_grad]
     if enc_grads:
-        return wrong(f"Encoder parameters still have requires_grad=True ({enc_grads}): set "
-                     "p.requires_grad_(False) for p in model.encoder.parameters().")
+        return wrong(
+            f"Encoder parameters still have requires_grad=True ({enc_grads}): set "
+            "p.requires_grad_(False) for p in model.encoder.parameters()."
+        )
     if any(k.startswith("encoder.") and "running" in k for k in changed):
-        return wrong("The encoder's weights are fixed, but its BatchNorm running mean and variance still change in "
-                     "training mode: put the encoder's BatchNorm layers in eval mode (module.eval()).")
+        return wrong(
+            "The encoder's weights are fixed, but its BatchNorm running mean and variance still change in "
+            "training mode: put the encoder's BatchNorm layers in eval mode (module.eval())."
+        )
     if not any(k.startswith("decoder.") and "running" in k for k in changed):
-        return wrong("The decoder's BatchNorm stopped updating its statistics: put only the encoder in eval mode, "
-                     "not the whole model (model.eval() would freeze the decoder's statistics too).")
+        return wrong(
+            "The decoder's BatchNorm stopped updating its statistics: put only the encoder in eval mode, "
+            "not the whole model (model.eval() would freeze the decoder's statistics too)."
+        )
     if not any(k.startswith("decoder.") and "weight" in k for k in changed):
         return wrong("The decoder did not learn: keep requires_grad=True on model.decoder's parameters.")
-    return correct("Correct: no gradients for the encoder, and its BatchNorm layers use the ImageNet statistics "
-                   "instead of re-estimating them from a few fundus patches. Careful: a later model.train() puts "
-                   "them back in training mode; course_utils' freeze_encoder (and smp's model.freeze_encoder()) "
-                   "keeps them in eval mode whatever model.train() does.")
+    return correct(
+        "Correct: no gradients for the encoder, and its BatchNorm layers use the ImageNet statistics "
+        "instead of re-estimating them from a few fundus patches. Careful: a later model.train() puts "
+        "them back in training mode; course_utils' freeze_encoder (and smp's model.freeze_encoder()) "
+        "keeps them in eval mode whatever model.train() does."
+    )
 
 
 def check_discriminative_optimizer(optimizer: Any, model: nn.Module, lr: float, encoder_lr: float) -> CheckResult:
@@ -107,36 +120,47 @@ def check_discriminative_optimizer(optimizer: Any, model: nn.Module, lr: float, 
     if not_attempted(optimizer):
         return pending("`optimizer`")
     if not isinstance(optimizer, torch.optim.Optimizer):
-        return wrong(f"Build a torch.optim optimiser (e.g. torch.optim.AdamW([...groups...])), got "
-                     f"{type(optimizer).__name__}.")
+        return wrong(
+            f"Build a torch.optim optimiser (e.g. torch.optim.AdamW([...groups...])), got {type(optimizer).__name__}."
+        )
     encoder_ids = {id(p) for p in _encoder(model).parameters()}
     lr_of: dict[int, float] = {}
     for group in optimizer.param_groups:
         for p in group["params"]:
             lr_of[id(p)] = float(group["lr"])
     if len(optimizer.param_groups) < 2:
-        return wrong("One parameter group gives every parameter the same learning rate: pass a list of two dicts, "
-                     "[{'params': encoder_params, 'lr': encoder_lr}, {'params': other_params, 'lr': lr}].")
+        return wrong(
+            "One parameter group gives every parameter the same learning rate: pass a list of two dicts, "
+            "[{'params': encoder_params, 'lr': encoder_lr}, {'params': other_params, 'lr': lr}]."
+        )
     trainable = [p for p in model.parameters() if p.requires_grad]
     missing = [p for p in trainable if id(p) not in lr_of]
     if missing:
         head_ids = {id(p) for p in getattr(model, "segmentation_head", nn.Module()).parameters()}
         if all(id(p) in head_ids for p in missing):
-            return wrong("The segmentation head's parameters are in no group: everything that is not the encoder "
-                         "belongs to the decoder group (model.decoder and model.segmentation_head).")
-        return wrong(f"{len(missing)} trainable parameter tensors of the model are in no group: the optimiser would "
-                     "never update them. Take the encoder's parameters, and every other parameter of the model.")
+            return wrong(
+                "The segmentation head's parameters are in no group: everything that is not the encoder "
+                "belongs to the decoder group (model.decoder and model.segmentation_head)."
+            )
+        return wrong(
+            f"{len(missing)} trainable parameter tensors of the model are in no group: the optimiser would "
+            "never update them. Take the encoder's parameters, and every other parameter of the model."
+        )
     enc_lrs = {lr_of[id(p)] for p in trainable if id(p) in encoder_ids}
     dec_lrs = {lr_of[id(p)] for p in trainable if id(p) not in encoder_ids}
     if enc_lrs == {lr} and dec_lrs == {encoder_lr} and lr != encoder_lr:
         return wrong("Swapped: the pretrained encoder gets the small learning rate, the new decoder the large one.")
     if all(math.isclose(v, encoder_lr) for v in enc_lrs) and all(math.isclose(v, lr) for v in dec_lrs):
-        return correct(f"Correct: the encoder at {encoder_lr:g}, the decoder and head at {lr:g}. The encoder "
-                       "starts from features that already work, so it moves carefully; the decoder starts from "
-                       "random weights and needs large steps. "
-                       "course_utils.models.pretrained.encoder_decoder_optimizer does this in one call.")
-    return wrong(f"Encoder parameters got learning rate(s) {sorted(enc_lrs)}, the others {sorted(dec_lrs)}; "
-                 f"expected {encoder_lr:g} for every encoder parameter and {lr:g} for the rest.")
+        return correct(
+            f"Correct: the encoder at {encoder_lr:g}, the decoder and head at {lr:g}. The encoder "
+            "starts from features that already work, so it moves carefully; the decoder starts from "
+            "random weights and needs large steps. "
+            "course_utils.models.pretrained.encoder_decoder_optimizer does this in one call."
+        )
+    return wrong(
+        f"Encoder parameters got learning rate(s) {sorted(enc_lrs)}, the others {sorted(dec_lrs)}; "
+        f"expected {encoder_lr:g} for every encoder parameter and {lr:g} for the rest."
+    )
 
 
 __all__ = ["check_trainable_after_freezing", "check_freeze_function", "check_discriminative_optimizer"]

@@ -1,4 +1,5 @@
 """Self-checks for lesson 02 (U-Net from scratch)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -6,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .result import CheckResult, correct, not_attempted, pending, wrong
+from ...selfcheck import CheckResult, correct, not_attempted, pending, wrong
 
 
 def check_double_conv(block_cls: Any) -> CheckResult:
@@ -64,14 +65,18 @@ def check_valid_input_size(answer: Any, depth: int = 4) -> CheckResult:
     divisor = 2 ** (depth - 1)
     expected = -(-100 // divisor) * divisor
     if answer == expected:
-        return correct(f"Correct: {depth - 1} poolings halve the size {depth - 1} times, so it must be a multiple "
-                       f"of 2**{depth - 1} = {divisor}; the decoder can then double back to the exact size.")
+        return correct(
+            f"Correct: {depth - 1} poolings halve the size {depth - 1} times, so it must be a multiple "
+            f"of 2**{depth - 1} = {divisor}; the decoder can then double back to the exact size."
+        )
     if answer % divisor == 0 and answer > expected:
         return wrong(f"{answer} works, but there is a smaller size >= 100.")
     if answer == 128:
         return wrong("Powers of two work, but a multiple of the divisor is enough.")
-    return wrong(f"{answer} is not a multiple of {divisor} = 2**(depth - 1): at some level the pooling would "
-                 "have to halve an odd size, and the upsampled map would no longer match its skip connection.")
+    return wrong(
+        f"{answer} is not a multiple of {divisor} = 2**(depth - 1): at some level the pooling would "
+        "have to halve an odd size, and the upsampled map would no longer match its skip connection."
+    )
 
 
 def check_recurrent_parameters(answer: Any) -> CheckResult:
@@ -80,15 +85,18 @@ def check_recurrent_parameters(answer: Any) -> CheckResult:
         return pending("`n_params_recurrent`")
     if not isinstance(answer, int) or isinstance(answer, bool):
         return wrong(f"Give one whole number, got {answer!r}.")
-    from ..models import RecurrentConv, count_parameters
+    from ...models import RecurrentConv, count_parameters
 
     expected = count_parameters(RecurrentConv(16, recurrence=3))
     if answer == expected:
-        return correct(f"Correct: one 16 x 16 x 3 x 3 kernel ({16 * 16 * 9}) plus BatchNorm's scale and shift (32). "
-                       "Applying it 4 times costs compute, not parameters.")
+        return correct(
+            f"Correct: one 16 x 16 x 3 x 3 kernel ({16 * 16 * 9}) plus BatchNorm's scale and shift (32). "
+            "Applying it 4 times costs compute, not parameters."
+        )
     if answer in (4 * expected, 3 * expected):
-        return wrong("The unit is applied several times, but it is the same convolution each time: "
-                     "count its weights once.")
+        return wrong(
+            "The unit is applied several times, but it is the same convolution each time: count its weights once."
+        )
     if answer == expected + 16:
         return wrong("A convolution followed by BatchNorm needs no bias (BatchNorm's shift replaces it).")
     return wrong("Count one 3x3 convolution from 16 to 16 channels (no bias) and one BatchNorm2d(16).")

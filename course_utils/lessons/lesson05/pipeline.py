@@ -17,6 +17,7 @@ Steps: :func:`select_training_images`, :func:`prepare_inputs`, :func:`build_vari
 :func:`make_optimizer`, :func:`train_variant`, :func:`evaluate_variant`; :func:`run_variant` chains
 them into one results row, :func:`run_comparison` loops over variants and training-set sizes.
 """
+
 from __future__ import annotations
 
 import copy
@@ -30,15 +31,28 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data.drive import FundusCase
-from .errors import ConfigError
-from .fundus import preprocess_cases
-from .models.pretrained import (LITE1_ENCODER, encoder_decoder_optimizer, freeze_encoder, parameter_counts,
-                                pretrained_unet)
-from .seeding import seed_everything
-from .training import History
-from .vessel_pipeline import WarmupCosine, build_vessel_model, choose_threshold, evaluate_vessels, patch_loader
-from .vessel_pipeline import predict_cases
+from ...checkpoint import ModelRecord
+from ...data.drive import FundusCase
+from ...data.fundus import preprocess_cases
+from ...data.patches import patch_loader
+from ...errors import ConfigError
+from ...metrics import choose_threshold
+from ...models import UNet
+from ...models.pretrained import (
+    LITE1_ENCODER,
+    encoder_decoder_optimizer,
+    freeze_encoder,
+    parameter_counts,
+    pretrained_unet,
+)
+from ...recipe import train_model
+from ...seeding import seed_everything
+from ...training import History
+from ...validate import check_choice
+from ..lesson03.pipeline import evaluate_vessels, predict_cases
+from .settings import LESSON
+
+CHECKPOINT_KIND = "finetuned"
 
 VARIANTS = ("scratch_unet", "random_encoder", "frozen_pretrained", "finetuned_pretrained")
 VARIANT_LABELS = {
@@ -57,9 +71,9 @@ def parse_sizes(sizes: str | Sequence[int]) -> list[int]:
     try:
         values = sorted({int(v) for v in items if v != ""})
     except (TypeError, ValueError):
-        raise ConfigError(f"sizes must be whole numbers like \"2,5,20\", got {sizes!r}.") from None
+        raise ConfigError(f'sizes must be whole numbers like "2,5,20", got {sizes!r}.') from None
     if not values or values[0] < 1:
-        raise ConfigError(f"sizes must be positive numbers of training images like \"2,5,20\", got {sizes!r}.")
+        raise ConfigError(f'sizes must be positive numbers of training images like "2,5,20", got {sizes!r}.')
     return values
 
 
@@ -83,8 +97,7 @@ def prepare_inputs(cases: Sequence[FundusCase], kind: str) -> list[FundusCase]:
     encoders saw photographs (3 channels); ``"rgb_clahe"``: CLAHE on each colour channel.
     Pixels outside the field of view are 0. Normalisation for an encoder happens in the model.
     """
-    if kind not in INPUTS:
-        raise ConfigError(f"input kind must be one of {INPUTS}, got {kind!r}.")
+    check_choice("input kind", kind, INPUTS)
     if kind == "green_clahe":
         return preprocess_cases(cases, "green", clahe=True)
     return preprocess_cases(cases, "rgb", clahe=kind == "rgb_clahe")
@@ -93,8 +106,7 @@ def prepare_inputs(cases: Sequence[FundusCase], kind: str) -> list[FundusCase]:
 def input_kind(variant: str, smp_input: str = "rgb") -> str:
     """The input of ``variant``: lesson 03's ``"green_clahe"`` for the scratch U-Net, ``smp_input`` otherwise."""
     _check_variant(variant)
-    if smp_input not in ("rgb", "rgb_clahe"):
-        raise ConfigError(f"smp_input must be 'rgb' or 'rgb_clahe', got {smp_input!r}.")
+    check_choice("smp_input", smp_input, ("rgb", "rgb_clahe"))
     return "green_clahe" if variant == "scratch_unet" else smp_input
 
 
@@ -175,8 +187,15 @@ def reset_decoder(net: nn.Module, seed: int) -> None:
         init.initialize_head(net.segmentation_head)
 
 
-def build_variant(name: str, pretrained: nn.Module | None = None, *, base_width: int = 8, depth: int = 4,
-                  seed: int = 0, smp_input: str = "rgb") -> Variant:
+def build_variant(
+    name: str,
+    pretrained: nn.Module | None = None,
+    *,
+    base_width: int = 8,
+    depth: int = 4,
+    seed: int = 0,
+    smp_input: str = "rgb",
+) -> Variant:
     """A fresh model for variant ``name``.
 
     ``pretrained``: the smp U-Net from :func:`load_pretrained` (copied, never changed); its encoder
@@ -187,7 +206,7 @@ def build_variant(name: str, pretrained: nn.Module | None = None, *, base_width:
     kind = input_kind(name, smp_input)
     if name == "scratch_unet":
         seed_everything(seed)
-        net = build_vessel_model(1, base_width, depth)
+        net = UNet(in_channels=1, out_channels=1, depth=depth, base_width=base_width)
         return Variant(name, net, net, kind, "none")
     if pretrained is None or not hasattr(pretrained, "encoder_info"):
         raise ConfigError(f"variant {name!r} needs the pretrained model: pass pretrained=load_pretrained().")
@@ -204,8 +223,9 @@ def build_variant(name: str, pretrained: nn.Module | None = None, *, base_width:
     return Variant(name, NormalizedInput(net, info.mean, info.std), net, kind, weights, info.encoder_name)
 
 
-def make_optimizer(variant: Variant, lr: float, encoder_lr_ratio: float = 0.1,
-                   weight_decay: float = 1e-4) -> torch.optim.Optimizer:
+def make_optimizer(
+    variant: Variant, lr: float, encoder_lr_ratio: float = 0.1, weight_decay: float = 1e-4
+) -> torch.optim.Optimizer:
     """AdamW for ``variant``: parameter groups ``"encoder"`` and ``"decoder"`` for the smp U-Nets.
 
     ``finetuned_pretrained``: encoder at ``lr * encoder_lr_ratio`` (it starts from good features;
@@ -217,24 +237,9 @@ def make_optimizer(variant: Variant, lr: float, encoder_lr_ratio: float = 0.1,
     if variant.name == "scratch_unet":
         return torch.optim.AdamW(variant.net.parameters(), lr=lr, weight_decay=weight_decay)
     ratio = encoder_lr_ratio if variant.name == "finetuned_pretrained" else 1.0
-    return encoder_decoder_optimizer(variant.net, lr=lr, encoder_lr=lr * ratio, optimizer=torch.optim.AdamW,
-                                     weight_decay=weight_decay)
-
-
-class GroupWarmupCosine(WarmupCosine):
-    """:class:`~course_utils.vessel_pipeline.WarmupCosine` that keeps the ratio between parameter groups.
-
-    Each group's learning rate is its initial one times the schedule's factor (``lr_at / max_lr``),
-    so an encoder group at a tenth of the decoder's stays at a tenth all along.
-    """
-
-    def __init__(self, optimizer: torch.optim.Optimizer, **kwargs):
-        self.base_lrs = [float(g["lr"]) for g in optimizer.param_groups]
-        super().__init__(optimizer, max(self.base_lrs), **kwargs)
-
-    def _set(self, lr: float) -> None:
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
-            group["lr"] = lr * base / self.max_lr
+    return encoder_decoder_optimizer(
+        variant.net, lr=lr, encoder_lr=lr * ratio, optimizer=torch.optim.AdamW, weight_decay=weight_decay
+    )
 
 
 # --------------------------------------------------------------------------- training and evaluation
@@ -247,34 +252,59 @@ class TrainResult:
     steps: int
 
 
-def train_variant(variant: Variant, cases: Sequence[FundusCase], *, steps: int, patch_size: int = 96,
-                  batch_size: int = 8, lr: float = 3e-3, encoder_lr_ratio: float = 0.1, bce_weight: float = 1.0,
-                  vessel_bias: float = 0.5, augment: float = 1.0, log_every: int = 10, seed: int = 0,
-                  device: torch.device | str | None = None, show_progress: bool = False) -> TrainResult:
+def train_variant(
+    variant: Variant,
+    cases: Sequence[FundusCase],
+    *,
+    steps: int,
+    patch_size: int = 96,
+    batch_size: int = 8,
+    lr: float = 3e-3,
+    encoder_lr_ratio: float = 0.1,
+    bce_weight: float = 1.0,
+    vessel_bias: float = 0.5,
+    augment: float = 1.0,
+    log_every: int = 10,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    show_progress: bool = False,
+) -> TrainResult:
     """Train ``variant.model`` for exactly ``steps`` optimiser steps of ``batch_size`` patches.
 
     ``cases``: prepared with :func:`prepare_inputs` for ``variant.input_kind``. The patch sequence
     depends only on ``seed`` and the cases' labels, so every variant sees the same patches.
-    Loss BCE + Dice (``bce_weight``), AdamW from :func:`make_optimizer`, warm-up + cosine decay
-    over ``steps`` (:class:`GroupWarmupCosine`).
+    The course's training recipe (:func:`course_utils.recipe.train_model`): loss BCE + Dice
+    (``bce_weight``), AdamW from :func:`make_optimizer`, warm-up + cosine decay over ``steps`` that
+    keeps the encoder/decoder ratio.
     """
-    from .losses import BCEDiceLoss
-    from .training import fit
-
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ConfigError(f"steps must be a positive int, got {steps!r}.")
     log_every = max(1, min(int(log_every), steps))
     epochs = math.ceil(steps / log_every)
     seed_everything(seed)
-    loader = patch_loader(cases, patch_size=patch_size, batch_size=batch_size,
-                          samples_per_epoch=log_every * batch_size, vessel_bias=vessel_bias,
-                          augment_strength=augment, seed=seed)
+    loader = patch_loader(
+        cases,
+        patch_size=patch_size,
+        batch_size=batch_size,
+        samples_per_epoch=log_every * batch_size,
+        vessel_bias=vessel_bias,
+        augment_strength=augment,
+        seed=seed,
+    )
     optimizer = make_optimizer(variant, lr, encoder_lr_ratio)
-    schedule = GroupWarmupCosine(optimizer, total_steps=epochs * log_every)
     start = time.perf_counter()
-    history = fit(variant.model, loader, BCEDiceLoss(bce_weight=bce_weight), optimizer, epochs=epochs,
-                  device=device, scheduler=schedule, amp=device is not None and torch.device(device).type == "cuda",
-                  show_progress=show_progress, verbose=False)
+    history = train_model(
+        variant.model,
+        loader,
+        lr=lr,
+        epochs=epochs,
+        optimizer=optimizer,
+        bce_weight=bce_weight,
+        device=device,
+        amp=device is not None and torch.device(device).type == "cuda",
+        show_progress=show_progress,
+        verbose=False,
+    )
     seconds = time.perf_counter() - start
     elapsed = 0.0
     for i, record in enumerate(history.records):
@@ -283,20 +313,28 @@ def train_variant(variant: Variant, cases: Sequence[FundusCase], *, steps: int, 
     return TrainResult(history, seconds, epochs * log_every)
 
 
-def evaluate_variant(variant: Variant, threshold_cases: Sequence[FundusCase],
-                     test_cases: Sequence[FundusCase]) -> dict[str, float]:
+def evaluate_variant(
+    variant: Variant, threshold_cases: Sequence[FundusCase], test_cases: Sequence[FundusCase]
+) -> dict[str, float]:
     """F1 at the threshold that maximises F1 on ``threshold_cases`` (training images), and AUC, on ``test_cases``.
 
     Both lists prepared for ``variant.input_kind``; pixels inside the FOV only, pooled (DRIVE protocol).
     Returns ``f1, auc, threshold, sensitivity, specificity, infer_seconds`` (per test image).
     """
     choice_probs, _ = predict_cases(variant.model, threshold_cases)
-    threshold = choose_threshold(choice_probs, threshold_cases)
+    threshold = choose_threshold(
+        choice_probs, [c.vessels for c in threshold_cases], [c.fov for c in threshold_cases], criterion="f1"
+    )
     probs, seconds = predict_cases(variant.model, test_cases)
     metrics = evaluate_vessels(probs, test_cases, threshold)
-    return {"f1": metrics["f1"], "auc": metrics["auc"], "threshold": threshold,
-            "sensitivity": metrics["sensitivity"], "specificity": metrics["specificity"],
-            "infer_seconds": seconds}
+    return {
+        "f1": metrics["f1"],
+        "auc": metrics["auc"],
+        "threshold": threshold,
+        "sensitivity": metrics["sensitivity"],
+        "specificity": metrics["specificity"],
+        "infer_seconds": seconds,
+    }
 
 
 @dataclass
@@ -308,10 +346,22 @@ class Run:
     variant: Variant = field(repr=False)
 
 
-def run_variant(name: str, train_inputs: dict[str, list[FundusCase]], test_inputs: dict[str, list[FundusCase]], *,
-                pretrained: nn.Module | None, steps: int, threshold_images: int = 5, base_width: int = 8,
-                depth: int = 4, smp_input: str = "rgb", seed: int = 0, device: torch.device | str | None = None,
-                show_progress: bool = False, **train_kwargs) -> Run:
+def run_variant(
+    name: str,
+    train_inputs: dict[str, list[FundusCase]],
+    test_inputs: dict[str, list[FundusCase]],
+    *,
+    pretrained: nn.Module | None,
+    steps: int,
+    threshold_images: int = 5,
+    base_width: int = 8,
+    depth: int = 4,
+    smp_input: str = "rgb",
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    show_progress: bool = False,
+    **train_kwargs,
+) -> Run:
     """Build, train and evaluate one variant; the row has ``variant, n_train_images, f1, auc, threshold,
     params, trainable_params, train_seconds, steps, infer_seconds``.
 
@@ -321,20 +371,38 @@ def run_variant(name: str, train_inputs: dict[str, list[FundusCase]], test_input
     variant = build_variant(name, pretrained, base_width=base_width, depth=depth, seed=seed, smp_input=smp_input)
     cases = train_inputs[variant.input_kind]
     counts = variant.counts()
-    result = train_variant(variant, cases, steps=steps, seed=seed, device=device, show_progress=show_progress,
-                           **train_kwargs)
-    scores = evaluate_variant(variant, cases[:max(1, threshold_images)], test_inputs[variant.input_kind])
-    row = {"variant": name, "n_train_images": len(cases), "f1": round(scores["f1"], 4),
-           "auc": round(scores["auc"], 4), "threshold": round(scores["threshold"], 4),
-           "params": counts["total"], "trainable_params": counts["trainable"],
-           "train_seconds": round(result.seconds, 1), "steps": result.steps,
-           "infer_seconds": round(scores["infer_seconds"], 3), "encoder_weights": variant.encoder_weights}
+    result = train_variant(
+        variant, cases, steps=steps, seed=seed, device=device, show_progress=show_progress, **train_kwargs
+    )
+    scores = evaluate_variant(variant, cases[: max(1, threshold_images)], test_inputs[variant.input_kind])
+    row = {
+        "variant": name,
+        "n_train_images": len(cases),
+        "f1": round(scores["f1"], 4),
+        "auc": round(scores["auc"], 4),
+        "threshold": round(scores["threshold"], 4),
+        "params": counts["total"],
+        "trainable_params": counts["trainable"],
+        "train_seconds": round(result.seconds, 1),
+        "steps": result.steps,
+        "infer_seconds": round(scores["infer_seconds"], 3),
+        "encoder_weights": variant.encoder_weights,
+    }
     return Run(row, result.history, variant)
 
 
-def run_comparison(train: Sequence[FundusCase], test: Sequence[FundusCase], *, sizes: Sequence[int],
-                   pretrained: nn.Module | None, variants: Sequence[str] = VARIANTS, smp_input: str = "rgb",
-                   seed: int = 0, on_run: Callable[[Run], None] | None = None, **kwargs) -> list[Run]:
+def run_comparison(
+    train: Sequence[FundusCase],
+    test: Sequence[FundusCase],
+    *,
+    sizes: Sequence[int],
+    pretrained: nn.Module | None,
+    variants: Sequence[str] = VARIANTS,
+    smp_input: str = "rgb",
+    seed: int = 0,
+    on_run: Callable[[Run], None] | None = None,
+    **kwargs,
+) -> list[Run]:
     """Every variant at every training-set size (nested subsets of ``train``), largest size first.
 
     ``kwargs`` go to :func:`run_variant` (``steps``, ``threshold_images``, ``patch_size``...).
@@ -349,20 +417,88 @@ def run_comparison(train: Sequence[FundusCase], test: Sequence[FundusCase], *, s
         chosen = select_training_images(train, n, seed)
         train_inputs = {k: prepare_inputs(chosen, k) for k in kinds}
         for name in variants:
-            run = run_variant(name, train_inputs, test_inputs, pretrained=pretrained, smp_input=smp_input,
-                              seed=seed, **kwargs)
+            run = run_variant(
+                name, train_inputs, test_inputs, pretrained=pretrained, smp_input=smp_input, seed=seed, **kwargs
+            )
             runs.append(run)
             if on_run is not None:
                 on_run(run)
     return runs
 
 
+def model_record(
+    net: nn.Module,
+    cfg: Any,
+    *,
+    threshold: float,
+    threshold_source: str,
+    n_train_images: int,
+    steps: int,
+    seconds: float,
+    data_source: str,
+) -> ModelRecord:
+    """The :class:`~course_utils.checkpoint.ModelRecord` of the fine-tuned smp U-Net ``net`` (``pretrained_unet``).
+
+    Its input is the RGB photograph in [0, 1], 0 outside the field of view, then normalised with the
+    encoder's own mean and std (stored here; :class:`NormalizedInput` applies them).
+    """
+    info = net.encoder_info
+    return ModelRecord(
+        lesson=LESSON,
+        kind=CHECKPOINT_KIND,
+        profile=cfg.profile,
+        builder="pretrained_unet",
+        model_config={"builder": "pretrained_unet", "encoder_name": info.encoder_name, "in_channels": 3, "classes": 1},
+        inputs=["red", "green", "blue"],
+        normalisation={
+            "method": "mean_std",
+            "mean": list(info.mean),
+            "std": list(info.std),
+            "range": [0.0, 1.0],
+            "input": cfg.smp_input,
+            "encoder_weights": info.weights,
+        },
+        spacing_mm=None,
+        inference={"mode": "whole image", "tta": "none", "amp": False},
+        threshold=float(threshold),
+        threshold_source=threshold_source,
+        training={
+            "data": data_source,
+            "n_train_images": int(n_train_images),
+            "steps": int(steps),
+            "seconds": float(seconds),
+            "seed": cfg.seed,
+            "encoder_weights": info.weights,
+        },
+    )
+
+
 def _check_variant(name: str) -> None:
-    if name not in VARIANTS:
-        raise ConfigError(f"unknown variant {name!r}; choose one of {', '.join(VARIANTS)}.")
+    check_choice("variant", name, VARIANTS)
 
 
-__all__ = ["VARIANTS", "VARIANT_LABELS", "INPUTS", "parse_sizes", "select_training_images", "prepare_inputs",
-           "input_kind", "NormalizedInput", "Variant", "load_pretrained", "random_unet", "reset_decoder",
-           "build_variant", "make_optimizer", "GroupWarmupCosine", "TrainResult", "train_variant",
-           "evaluate_variant", "Run", "run_variant", "run_comparison"]
+__all__ = [
+    "LESSON",
+    "CHECKPOINT_KIND",
+    "model_record",
+    "VARIANTS",
+    "VARIANT_LABELS",
+    "INPUTS",
+    "parse_sizes",
+    "select_training_images",
+    "prepare_inputs",
+    "input_kind",
+    "NormalizedInput",
+    "Variant",
+    "load_pretrained",
+    "random_unet",
+    "reset_decoder",
+    "build_variant",
+    "make_optimizer",
+    "TrainResult",
+    "train_variant",
+    "evaluate_variant",
+    "Run",
+    "run_variant",
+    "run_comparison",
+]

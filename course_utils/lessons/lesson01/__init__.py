@@ -1,0 +1,1 @@
+"""Lesson 01: PyTorch basics (settings, pipeline steps, exercise self-checks)."""

@@ -1,0 +1,1 @@
+"""Lesson 02: U-Net from scratch (settings, pipeline steps, exercise self-checks)."""

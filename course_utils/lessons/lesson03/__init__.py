@@ -1,0 +1,1 @@
+"""Lesson 03: DRIVE retinal vessels (settings, pipeline steps, exercise self-checks)."""

@@ -1,0 +1,1 @@
+"""Lesson 06: activation maximization (settings, pipeline steps, exercise self-checks)."""
