@@ -45,6 +45,10 @@ def start_run(lesson: str, args: argparse.Namespace, **overrides: Any) -> tuple[
     os.environ.setdefault("COURSE_PLAIN_PROGRESS", "1")  # text progress bars, every 5 s at most
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = get_config(lesson, args.profile, **overrides, **parse_overrides(lesson, args.set, args.profile))
+    pairs = parse_overrides(lesson, args.set, args.profile)
+    both = sorted(k for k, v in overrides.items() if v is not None and k in pairs)
+    if both:
+        raise SystemExit(f"{', '.join(both)} given twice (as an option and with --set); give each knob once.")
+    cfg = get_config(lesson, args.profile, **{**overrides, **pairs})
     device = pick_device("cuda" if cfg.profile == "gpu" and torch.cuda.is_available() else None)
     return cfg, device

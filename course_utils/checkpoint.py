@@ -39,13 +39,10 @@ BUILDERS = ("UNet", "pretrained_unet")
 
 
 def course_version() -> str:
-    """The installed course package's version (``"unknown"`` when it is not installed)."""
-    from importlib.metadata import PackageNotFoundError, version
+    """The course package's version (``course_utils.__version__``)."""
+    from . import __version__
 
-    try:
-        return version("course_utils")
-    except PackageNotFoundError:
-        return "unknown"
+    return __version__
 
 
 @dataclass(frozen=True)

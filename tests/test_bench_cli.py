@@ -28,3 +28,15 @@ def test_start_run_applies_set_overrides_and_threads(monkeypatch):
         assert torch.get_num_threads() == 1 and device.type in ("cpu", "cuda", "mps")
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_knob_from_set_and_from_its_own_option_is_refused_but_set_alone_works():
+    before = torch.get_num_threads()
+    try:
+        args = bench_parser("x").parse_args(["--profile", "smoke", "--set", "train_seconds=100"])
+        cfg, _ = start_run("04_mri_lesions", args, train_seconds=None, seed=None)   # the option left unset
+        assert cfg.train_seconds == 100.0
+        with pytest.raises(SystemExit, match="train_seconds given twice"):
+            start_run("04_mri_lesions", args, train_seconds=50.0)
+    finally:
+        torch.set_num_threads(before)

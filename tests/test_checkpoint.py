@@ -214,3 +214,13 @@ def test_load_model_refuses_a_checkpoint_without_a_record(tmp_path):
     torch.save({**ckpt, "record": values}, incomplete)
     with pytest.raises(ConfigError, match="missing normalisation"):
         load_model(incomplete)
+
+
+def test_the_recorded_course_version_is_the_package_version(repo):
+    import re
+
+    import course_utils
+    from course_utils.checkpoint import course_version
+
+    declared = re.search(r'^version = "([^"]+)"', (repo / "pyproject.toml").read_text(), re.M).group(1)
+    assert course_version() == course_utils.__version__ == declared
