@@ -13,7 +13,7 @@ from .paths import data_root, output_dir
 from .report import record
 from .seeding import seed_everything
 
-__version__ = "0.2.0"   # also in pyproject.toml; checkpoints record it
+__version__ = "0.2.0"  # also in pyproject.toml; checkpoints record it
 __all__ = [
     "get_config",
     "pick_device",

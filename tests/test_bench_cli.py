@@ -34,7 +34,7 @@ def test_a_knob_from_set_and_from_its_own_option_is_refused_but_set_alone_works(
     before = torch.get_num_threads()
     try:
         args = bench_parser("x").parse_args(["--profile", "smoke", "--set", "train_seconds=100"])
-        cfg, _ = start_run("04_mri_lesions", args, train_seconds=None, seed=None)   # the option left unset
+        cfg, _ = start_run("04_mri_lesions", args, train_seconds=None, seed=None)  # the option left unset
         assert cfg.train_seconds == 100.0
         with pytest.raises(SystemExit, match="train_seconds given twice"):
             start_run("04_mri_lesions", args, train_seconds=50.0)
