@@ -78,6 +78,21 @@ def _seconds(value: float) -> str:
     return f"{value:.0f} s" if value >= 1 else f"{value:.1f} s"
 
 
+def _train_fallback(model: nn.Module, loader: Any, train_seconds: float, verbose: bool) -> None:
+    """The course recipe for ``train_seconds`` seconds on the CPU (lesson 06's small fallback networks)."""
+    train_model(
+        model,
+        loader,
+        lr=3e-3,
+        epochs=999,
+        max_seconds=float(train_seconds),
+        bce_weight=0.5,
+        device="cpu",
+        show_progress=False,
+        verbose=verbose,
+    )
+
+
 # ----------------------------------------------------------------------------- lesson 03: DRIVE
 def drive_unet(
     profiles: str | Sequence[str] = "cpu",
@@ -156,17 +171,7 @@ def train_drive_fallback(
     seed_everything(seed)
     model = lesson03.build_vessel_model(input_channels(channel), base_width, depth)
     loader = patch_loader(train, patch_size=patch_size, batch_size=8, samples_per_epoch=64, seed=seed)
-    train_model(
-        model,
-        loader,
-        lr=3e-3,
-        epochs=999,
-        max_seconds=float(train_seconds),
-        bce_weight=0.5,
-        device="cpu",
-        show_progress=False,
-        verbose=verbose,
-    )
+    _train_fallback(model, loader, train_seconds, verbose)
     meta = {
         "lesson": "06_activation_maximization (fallback)",
         "data": data.source,
@@ -300,17 +305,7 @@ def train_mri_fallback(
     seed_everything(seed)
     model = UNet(in_channels=len(modalities), out_channels=1, dims=3, depth=depth, base_width=base_width)
     loader = DataLoader(dataset, batch_size=4, shuffle=False)
-    train_model(
-        model,
-        loader,
-        lr=3e-3,
-        epochs=999,
-        max_seconds=float(train_seconds),
-        bce_weight=0.5,
-        device="cpu",
-        show_progress=False,
-        verbose=verbose,
-    )
+    _train_fallback(model, loader, train_seconds, verbose)
     meta = {
         "lesson": "06_activation_maximization (fallback)",
         "data": source,
