@@ -275,13 +275,18 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tu
     """The network saved at ``path`` (in eval mode, in the memory layout it predicted in) and its
     :class:`ModelRecord`, from the file alone.
 
+    The network takes its input as ``record.normalisation`` describes it. A ``pretrained_unet`` (lesson 05)
+    does not normalise by itself: wrap it as ``NormalizedInput(model, record.normalisation["mean"],
+    record.normalisation["std"])`` (:mod:`course_utils.models.pretrained`) before predicting.
+
     Raises :class:`ConfigError` when the checkpoint has no (or an incomplete) record, naming what is missing.
     """
     ckpt = load_checkpoint(path, map_location=map_location)
     if not ckpt.get("record"):
         raise ConfigError(
-            f"{path} has no model record (it was saved without the checkpoint contract, by an "
-            "older course version or by hand). Re-run the lesson that made it."
+            f"{path} has no model record (it was saved without the checkpoint contract: by lesson 01, by an "
+            "older course version or by hand). Build the model yourself and load the weights with "
+            "load_checkpoint(path, model), or re-run the lesson that made it."
         )
     record = ModelRecord.from_dict(ckpt["record"], source=str(path))
     model = build_model(record)
@@ -289,6 +294,11 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tu
     if record.builder == "pretrained_unet" and state and all(k.startswith("net.") for k in state):
         state = {k[len("net.") :]: v for k, v in state.items()}  # saved with its normalisation wrapper
     model.load_state_dict(state, strict=True)
+    if record.builder == "pretrained_unet" and hasattr(model, "encoder_info"):  # not the random start it was built from
+        from dataclasses import replace
+
+        started = record.normalisation.get("encoder_weights", "unknown")
+        model.encoder_info = replace(model.encoder_info, weights="file", source=f"{path} (trained from {started})")
     if record.inference.get("channels_last"):  # the memory layout it predicted in: the same numbers, bit for bit
         from .layout import to_channels_last
 

@@ -16,7 +16,6 @@ from course_utils.errors import ConfigError
 from course_utils.lessons.lesson05.pipeline import (
     CHECKPOINT_KIND,
     LESSON,
-    NormalizedInput,
     build_variant,
     evaluate_variant,
     make_optimizer,
@@ -26,7 +25,7 @@ from course_utils.lessons.lesson05.pipeline import (
     select_training_images,
     train_variant,
 )
-from course_utils.models.pretrained import pretrained_unet
+from course_utils.models.pretrained import NormalizedInput, pretrained_unet
 from course_utils.schedules import WarmupCosine
 
 SMALL_ENCODER = "tu-mobilenetv3_small_050"  # a small timm encoder: the same code path as EfficientNet-Lite1
@@ -227,3 +226,5 @@ def test_finetuned_checkpoint_rebuilds_for_lesson_06(pretrained):
     with torch.no_grad():
         assert torch.allclose(wrapped(x), variant.model.eval()(x), atol=1e-6)
     assert loaded.threshold == 0.4 and loaded.training["data"] == "synthetic"
+    # the rebuilt network says where its weights came from, not the random start it was built from
+    assert rebuilt.encoder_info.weights == "file" and str(path) in rebuilt.encoder_info.source

