@@ -23,6 +23,7 @@ knob's type (ints are accepted where floats are expected).
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping
 from typing import Any, Iterator, Sequence
 
@@ -30,6 +31,7 @@ from .errors import ConfigError, ConfigTypeError
 
 PROFILES = ("smoke", "cpu", "gpu")
 PROFILE_CHOICES = PROFILES + ("auto",)
+TRUE_WORDS, FALSE_WORDS = ("true", "yes", "1"), ("false", "no", "0")
 
 LESSONS = (
     "01_pytorch_basics",
@@ -128,9 +130,10 @@ def lesson_defaults(lesson: str, profile: str) -> dict[str, Any]:
 
 def parse_overrides(lesson: str, profile: str, pairs: Sequence[str]) -> dict[str, Any]:
     """Command-line ``["knob=value", ...]`` -> ``{knob: value}``, each value parsed as the type of
-    the profile's default (``"1"``/``"true"``/``"yes"`` for booleans); the benchmarks' ``--set``.
+    the profile's default (booleans: ``true``/``yes``/``1`` or ``false``/``no``/``0``); the benchmarks' ``--set``.
 
-    Raises :class:`ConfigError` for a pair without ``=`` or an unknown knob.
+    Raises :class:`ConfigError` for a pair without ``=``, an unknown knob or a value that is not of the
+    knob's type (``channels_last=ture`` is an error, not ``False``).
     """
     defaults = lesson_defaults(lesson, "cpu" if profile == "auto" else profile)
     out: dict[str, Any] = {}
@@ -139,7 +142,20 @@ def parse_overrides(lesson: str, profile: str, pairs: Sequence[str]) -> dict[str
         if not sep or name not in defaults:
             raise ConfigError(f"{pair!r}: expected knob=value with a knob of {lesson}: {sorted(defaults)}.")
         kind = type(defaults[name])
-        out[name] = text.lower() in ("1", "true", "yes") if kind is bool else kind(text)
+        if kind is bool:
+            word = text.strip().lower()
+            if word not in TRUE_WORDS + FALSE_WORDS:
+                raise ConfigError(
+                    f"{pair!r}: {name} is true or false; write one of {', '.join(TRUE_WORDS + FALSE_WORDS)}."
+                )
+            out[name] = word in TRUE_WORDS
+        else:
+            try:
+                out[name] = kind(text)
+            except ValueError:
+                raise ConfigError(
+                    f"{pair!r}: {name} takes a value of type {kind.__name__} like its default {defaults[name]!r}."
+                ) from None
     return out
 
 
@@ -164,12 +180,14 @@ def get_config(lesson: str, profile: str = "cpu", **overrides: Any) -> Config:
 def _coerce(name: str, value: Any, default: Any) -> Any:
     expected = type(default)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)  # then checked like any float (a negative int must not slip through)
     if isinstance(value, bool) != (expected is bool) or not isinstance(value, expected):
         raise ConfigTypeError(
             f"Knob {name!r} must be of type {expected.__name__} (like its default "
             f"{default!r}), got {value!r} of type {type(value).__name__}."
         )
+    if expected is float and not math.isfinite(value):
+        raise ConfigError(f"Knob {name!r} must be a finite number, got {value!r}.")
     if expected in (int, float) and value < 0:
         raise ConfigError(f"Knob {name!r} must not be negative, got {value!r}.")
     return value

@@ -120,3 +120,30 @@ def test_check_choice_and_check_int_live_in_validate():
         check_int("depth", True, 1)
     with pytest.raises(ConfigError, match="depth must be >= 1"):
         check_int("depth", 0, 1)
+
+
+def test_a_negative_whole_number_for_a_decimal_knob_is_refused():
+    """Issue 15, case 3: the sign used to be checked only after an early return for int -> float."""
+    for knob in ("train_seconds", "lr"):
+        with pytest.raises(ConfigError, match=f"{knob}.*must not be negative"):
+            get_config("03_drive_vessels", "smoke", **{knob: -5})
+    assert get_config("03_drive_vessels", "smoke", train_seconds=5).train_seconds == 5.0
+
+
+def test_a_decimal_knob_must_be_finite():
+    """Issue 15, case 13 (lr=nan): NaN passed the sign check."""
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match="finite"):
+            get_config("03_drive_vessels", "smoke", lr=bad)
+
+
+def test_set_refuses_a_misspelled_boolean_and_a_value_of_the_wrong_type():
+    """Issue 15, case 11: ``channels_last=ture`` used to become False."""
+    from course_utils.config import parse_overrides
+
+    assert parse_overrides("03_drive_vessels", "smoke", ["channels_last=No"]) == {"channels_last": False}
+    assert parse_overrides("03_drive_vessels", "smoke", ["channels_last=yes"]) == {"channels_last": True}
+    with pytest.raises(ConfigError, match="channels_last is true or false"):
+        parse_overrides("03_drive_vessels", "smoke", ["channels_last=ture"])
+    with pytest.raises(ConfigError, match="epochs takes a value of type int"):
+        parse_overrides("03_drive_vessels", "smoke", ["epochs=5.5"])
