@@ -61,12 +61,6 @@ class WarmupCosine(LRScheduler):
             parts.append((time.perf_counter() - self.started_at) / self.seconds)
         return min(max(parts), 1.0)
 
-    def step(self, epoch: int | None = None) -> None:  # noqa: D102 - LRScheduler's
-        if self.started_at is None and getattr(self, "_initial_step_done", False):
-            self.started_at = time.perf_counter()
-        super().step(epoch)
-        self._initial_step_done = True
-
     def state_dict(self) -> dict:
         """The schedule's state; the time already spent is stored in seconds (a clock reading means nothing
         in another process)."""
@@ -82,6 +76,8 @@ class WarmupCosine(LRScheduler):
         self.started_at = None if elapsed is None else time.perf_counter() - elapsed
 
     def get_lr(self) -> list[float]:
+        if self.started_at is None and self.last_epoch > 0:   # the clock starts at the first step after __init__
+            self.started_at = time.perf_counter()
         factor = self.factor_at(self.progress())
         return [base * factor for base in self.base_lrs]
 
