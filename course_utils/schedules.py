@@ -76,7 +76,7 @@ class WarmupCosine(LRScheduler):
         self.started_at = None if elapsed is None else time.perf_counter() - elapsed
 
     def get_lr(self) -> list[float]:
-        if self.started_at is None and self.last_epoch > 0:   # the clock starts at the first step after __init__
+        if self.started_at is None and self.last_epoch > 0:  # the clock starts at the first step after __init__
             self.started_at = time.perf_counter()
         factor = self.factor_at(self.progress())
         return [base * factor for base in self.base_lrs]
