@@ -9,11 +9,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.course-installed
 PYTEST_ARGS ?=
+ONLY ?=
 
 .PHONY: setup course test test-fast lint lab bench-unet bench-drive bench-mri bench-transfer clean help
 
 help:
-	@echo "make course [PROFILE=smoke|cpu|gpu|auto]  execute all notebooks into build/<profile>/"
+	@echo "make course [PROFILE=smoke|cpu|gpu|auto] [ONLY='03 04']  execute the notebooks into build/<profile>/"
 	@echo "make test                                 run the tests (notebooks included, smoke profile)"
 	@echo "make test-fast                            the tests without executing notebooks"
 	@echo "make lint                                 ruff check and ruff format --check (part of make test)"
@@ -33,7 +34,7 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 
 course: setup
-	$(PY) -m course_utils.notebook_runner --profile $(PROFILE)
+	$(PY) -m course_utils.notebook_runner --profile $(PROFILE) $(if $(ONLY),--only $(ONLY))
 
 lint: setup
 	$(VENV)/bin/ruff check .

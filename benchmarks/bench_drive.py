@@ -57,10 +57,10 @@ def parse_overrides(pairs: list[str], profile: str) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = bench_cli.bench_parser(__doc__.split("\n\n")[0])
-    parser.add_argument("--train-seconds", type=float, default=None, help="training budget (s)")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (the work; default: the profile's)")
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv)
-    cfg, device = bench_cli.start_run(LESSON, args, train_seconds=args.train_seconds, seed=args.seed)
+    cfg, device = bench_cli.start_run(LESSON, args, epochs=args.epochs, seed=args.seed)
     print(
         f"profile {cfg.profile} on {describe_device(device)} ({describe_precision(device, cfg.amp)}), "
         f"{torch.get_num_threads()} thread(s), "
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
         amp=cfg.amp,
         channels_last=cfg.channels_last,
         ema_decay=cfg.ema_decay,
-        max_seconds=cfg.train_seconds,
+        max_seconds=cfg.max_train_seconds,
         device=device,
         show_progress=True,
     )
@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> dict:
         "precision": describe_precision(device, cfg.amp),
         "train_seconds": round(train_seconds, 1),
         "epochs": len(history),
+        "planned_epochs": cfg.epochs,
+        "time_capped": history.time_capped,
         "infer_seconds_per_image": round(prep_seconds + infer_seconds, 3),
     }
     if cfg.tta != "none":

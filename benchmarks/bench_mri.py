@@ -86,7 +86,7 @@ def save_fold_probs(folder: str, test, prob: np.ndarray, train, train_probs, thr
 
 def main(argv: list[str] | None = None) -> dict:
     parser = bench_cli.bench_parser(__doc__.split("\n\n")[0])
-    parser.add_argument("--train-seconds", type=float, default=None, help="training budget per fold (s)")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (the work; default: the profile's)")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--folds", type=int, default=None, help="run only the first N folds (quick checks)")
     parser.add_argument(
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     args = parser.parse_args(argv)
     wall_start = time.perf_counter()
-    cfg, device = bench_cli.start_run(LESSON, args, train_seconds=args.train_seconds, seed=args.seed)
+    cfg, device = bench_cli.start_run(LESSON, args, epochs=args.epochs, seed=args.seed)
     log(
         f"profile {cfg.profile} on {describe_device(device)}, {torch.get_num_threads()} thread(s), "
         f"load {os.getloadavg()[0]:.2f}"
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> dict:
             patch_batches(dataset, cfg.batch_size),
             lr=cfg.lr,
             epochs=cfg.epochs,
-            max_seconds=cfg.train_seconds,
+            max_seconds=cfg.max_train_seconds,
             bce_weight=cfg.bce_weight,
             fn_weight=cfg.fn_weight,
             device=device,
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
             verbose=False,
         )
         train_seconds = time.perf_counter() - start
-        log(f"  trained {len(history)} epochs in {train_seconds:.0f} s, last loss {history.last('train_loss'):.4f}")
+        log(f"  trained {history.describe()}, last loss {history.last('train_loss'):.4f}")
         kw = dict(
             patch_size=cfg.infer_patch_size,
             overlap=cfg.overlap,
@@ -195,6 +195,8 @@ def main(argv: list[str] | None = None) -> dict:
             "infer_seconds_per_volume": round(seconds, 2),
             "threshold": round(threshold, 3),
             "epochs": len(history),
+            "planned_epochs": cfg.epochs,
+            "time_capped": history.time_capped,
             "n_true_lesions": m["n_true_lesions"],
             "n_pred_lesions": m["n_pred_lesions"],
             "true_volume_ml": round(m["true_volume_ml"], 2),

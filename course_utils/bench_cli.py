@@ -49,6 +49,9 @@ def start_run(lesson: str, args: argparse.Namespace, **overrides: Any) -> tuple[
     both = sorted(k for k, v in overrides.items() if v is not None and k in pairs)
     if both:
         raise SystemExit(f"{', '.join(both)} given twice (as an option and with --set); give each knob once.")
-    cfg = get_config(lesson, args.profile, **{**overrides, **pairs})
+    try:
+        cfg = get_config(lesson, args.profile, **{**overrides, **pairs})
+    except ConfigError as err:  # a bad value fails here, before any data is read
+        raise SystemExit(f"--set/option: {err}") from None
     device = pick_device("cuda" if cfg.profile == "gpu" and torch.cuda.is_available() else None)
     return cfg, device

@@ -18,6 +18,7 @@ The contract (as in nnU-Net, the checkpoint carries everything prediction needs)
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import tempfile
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -28,8 +29,8 @@ import torch
 from torch import nn
 
 from .config import PROFILES, parse_profiles
-from .errors import ConfigError
-from .files import free_path
+from .errors import ConfigError, CorruptFileError
+from .files import check_target, default_file_mode, free_path
 from .paths import output_dir
 from .validate import check_choice
 
@@ -184,13 +185,14 @@ def save_checkpoint(
 
     ``on_exists``: ``"error"`` (default) refuses to replace an existing file,
     ``"rename"`` saves next to it as ``name-001.pt`` and says so, ``"overwrite"``
-    replaces it. The write is atomic (temporary file, then rename). Returns the
+    replaces it. The write is atomic (temporary file, then rename); the file gets the usual mode of
+    a new file under the umask (``0o644`` for umask ``022``). A folder as ``path`` is refused. Returns the
     path actually written. ``model_config`` defaults to ``model.config`` when the
     model has one, so that :func:`load_checkpoint` callers can rebuild it; with a ``record``
     (:class:`ModelRecord`) it is the record's, and :func:`load_model` can use the file alone.
     """
     check_choice("on_exists", on_exists, ("error", "rename", "overwrite"))
-    path = Path(path)
+    path = check_target(path, overwrite=True)  # a folder, a file as parent, read-only
     if path.exists():
         if on_exists == "error":
             raise FileExistsError(
@@ -222,6 +224,7 @@ def save_checkpoint(
     os.close(fd)
     try:
         torch.save(payload, tmp)
+        os.chmod(tmp, default_file_mode())  # mkstemp makes 0o600 whatever the umask
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -243,14 +246,35 @@ def load_checkpoint(
     both are given). Returns the checkpoint dict (``meta``, ``history``, ``model_config``...).
     """
     path = Path(path)
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.pt"))
+        raise IsADirectoryError(
+            f"{path} is a folder, not a checkpoint file; give the file inside it"
+            + (f": {', '.join(inside)}." if inside else " (it holds no .pt file).")
+        )
     if not path.is_file():
         raise FileNotFoundError(
             f"no checkpoint at {path}. Run the lesson that trains this model first, or check the file name."
         )
+    corrupt = (
+        f"{path} is corrupt or incomplete ({{}}): it was probably cut short while being written, copied or "
+        "downloaded. Re-create it (re-run the lesson that saves it) or re-download it."
+    )
+    if path.stat().st_size == 0:
+        raise CorruptFileError(corrupt.format("it is empty, 0 bytes"))
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # pickle errors differ across torch versions
+    except pickle.UnpicklingError as err:  # the weights-only unpickler refused what the file asks to run
         raise ValueError(f"{path} is not a checkpoint that loads safely (weights_only=True): {err}") from err
+    except Exception as err:  # a broken zip (truncated: no central directory), an early end of file...
+        reason = str(err).split(". ", 1)[0].strip() or type(err).__name__
+        raise CorruptFileError(corrupt.format(f"{type(err).__name__}: {reason}")) from err
+    found = ckpt.get("format") if isinstance(ckpt, dict) else None
+    if isinstance(found, str) and found.startswith(FORMAT.split("/")[0] + "/") and found != FORMAT:
+        raise ValueError(
+            f"{path} was written by a newer version of the course (format {found!r}; this one reads {FORMAT!r}): "
+            "update the course (git pull, then pip install -e .), or re-run the lesson with this version."
+        )
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(
             f"{path} was not written by course_utils.save_checkpoint; for a plain state dict use "

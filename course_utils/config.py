@@ -16,22 +16,23 @@ Profiles:
 * ``gpu``: Colab or a workstation with CUDA; full-size runs.
 * ``auto``: ``gpu`` when CUDA is available, else ``cpu``.
 
-A knob left at ``None`` takes the profile's value; any other value must have the
-knob's type (ints are accepted where floats are expected).
+A knob left at ``None`` takes the profile's value; any other value must be one the knob
+accepts: each knob declares its type and range or choices (:mod:`course_utils.knobs`: the common
+ones there, a lesson's own in its ``settings.KNOBS``), and every value, the profile's included, is
+checked against that before anything runs.
 """
 
 from __future__ import annotations
 
 import difflib
-import math
 from collections.abc import Mapping
 from typing import Any, Iterator, Sequence
 
-from .errors import ConfigError, ConfigTypeError
+from .errors import ConfigError
+from .knobs import COMMON, Knob
 
 PROFILES = ("smoke", "cpu", "gpu")
 PROFILE_CHOICES = PROFILES + ("auto",)
-TRUE_WORDS, FALSE_WORDS = ("true", "yes", "1"), ("false", "no", "0")
 
 LESSONS = (
     "01_pytorch_basics",
@@ -59,6 +60,22 @@ def lesson_settings(lesson: str) -> dict[str, dict[str, Any]]:
     import importlib
 
     return importlib.import_module(lesson_package(lesson) + ".settings").SETTINGS
+
+
+def lesson_knobs(lesson: str) -> dict[str, Knob]:
+    """``{knob: Knob}`` for every knob of ``lesson``: its ``settings.KNOBS``, else :data:`~.knobs.COMMON`.
+
+    Raises :class:`ConfigError` if a knob of the profiles is declared nowhere (a course bug).
+    """
+    import importlib
+
+    module = importlib.import_module(lesson_package(lesson) + ".settings")
+    own = getattr(module, "KNOBS", {})
+    names = {name for values in module.SETTINGS.values() for name in values}
+    missing = sorted(n for n in names if n not in own and n not in COMMON)
+    if missing:
+        raise ConfigError(f"{lesson}: knobs {missing} have no declaration; add them to its settings.KNOBS.")
+    return {name: own.get(name) or COMMON[name] for name in sorted(names)}
 
 
 class Config(Mapping):
@@ -129,33 +146,23 @@ def lesson_defaults(lesson: str, profile: str) -> dict[str, Any]:
 
 
 def parse_overrides(lesson: str, profile: str, pairs: Sequence[str]) -> dict[str, Any]:
-    """Command-line ``["knob=value", ...]`` -> ``{knob: value}``, each value parsed as the type of
-    the profile's default (booleans: ``true``/``yes``/``1`` or ``false``/``no``/``0``); the benchmarks' ``--set``.
+    """Command-line ``["knob=value", ...]`` -> ``{knob: value}``, each value parsed as its knob declares
+    (booleans: ``true``/``yes``/``1`` or ``false``/``no``/``0``; ``none`` for a knob that may be off);
+    the benchmarks' ``--set``. The values are checked by :func:`get_config`.
 
-    Raises :class:`ConfigError` for a pair without ``=``, an unknown knob or a value that is not of the
-    knob's type (``channels_last=ture`` is an error, not ``False``).
+    Raises :class:`ConfigError` for a pair without ``=``, an unknown knob (with the closest name) or a value
+    that cannot be read as the knob's type (``channels_last=ture`` is an error, not ``False``).
     """
-    defaults = lesson_defaults(lesson, "cpu" if profile == "auto" else profile)
+    knobs = lesson_knobs(lesson)
     out: dict[str, Any] = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
-        if not sep or name not in defaults:
-            raise ConfigError(f"{pair!r}: expected knob=value with a knob of {lesson}: {sorted(defaults)}.")
-        kind = type(defaults[name])
-        if kind is bool:
-            word = text.strip().lower()
-            if word not in TRUE_WORDS + FALSE_WORDS:
-                raise ConfigError(
-                    f"{pair!r}: {name} is true or false; write one of {', '.join(TRUE_WORDS + FALSE_WORDS)}."
-                )
-            out[name] = word in TRUE_WORDS
-        else:
-            try:
-                out[name] = kind(text)
-            except ValueError:
-                raise ConfigError(
-                    f"{pair!r}: {name} takes a value of type {kind.__name__} like its default {defaults[name]!r}."
-                ) from None
+        name = name.strip()
+        if not sep:
+            raise ConfigError(f"{pair!r}: expected knob=value, e.g. epochs=5.")
+        if name not in knobs:
+            raise ConfigError(_unknown_msg(name, knobs, lesson))
+        out[name] = knobs[name].parse(name, text)
     return out
 
 
@@ -163,34 +170,19 @@ def get_config(lesson: str, profile: str = "cpu", **overrides: Any) -> Config:
     """Settings for ``lesson`` under ``profile``, with single knobs overridden.
 
     ``None`` overrides are ignored (so a parameters cell can say ``epochs = None``).
-    Raises :class:`ConfigError` for an unknown profile, lesson or knob and
-    :class:`ConfigTypeError` for a value of the wrong type.
+    Raises :class:`ConfigError` for an unknown profile, lesson or knob, or a value outside the knob's
+    range or choices (with the closest choice), and :class:`ConfigTypeError` for a value of the wrong type.
     """
     resolved = resolve_profile(profile)
     values = lesson_defaults(lesson, resolved)
+    knobs = lesson_knobs(lesson)
     for name, value in overrides.items():
-        if value is None:
-            continue
         if name not in values:
             raise ConfigError(_unknown_msg(name, values, lesson))
-        values[name] = _coerce(name, value, values[name])
-    return Config(lesson, resolved, values)
-
-
-def _coerce(name: str, value: Any, default: Any) -> Any:
-    expected = type(default)
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)  # then checked like any float (a negative int must not slip through)
-    if isinstance(value, bool) != (expected is bool) or not isinstance(value, expected):
-        raise ConfigTypeError(
-            f"Knob {name!r} must be of type {expected.__name__} (like its default "
-            f"{default!r}), got {value!r} of type {type(value).__name__}."
-        )
-    if expected is float and not math.isfinite(value):
-        raise ConfigError(f"Knob {name!r} must be a finite number, got {value!r}.")
-    if expected in (int, float) and value < 0:
-        raise ConfigError(f"Knob {name!r} must not be negative, got {value!r}.")
-    return value
+        if value is not None:
+            values[name] = value
+    checked = {name: knobs[name].validate(name, value) for name, value in values.items()}
+    return Config(lesson, resolved, checked)
 
 
 def _unknown_msg(name: str, known: Mapping, lesson: str | None, what: str = "knob") -> str:

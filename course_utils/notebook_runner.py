@@ -12,6 +12,8 @@ with :func:`course_utils.report.record`), saved as ``summary.md`` and ``summary.
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
 import json
 import os
 import sys
@@ -21,7 +23,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .config import PROFILE_CHOICES, resolve_profile
-from .paths import repo_root
+from .errors import ConfigError
+from .paths import DATA_ENV, repo_root
 from .report import collect_records
 
 
@@ -43,10 +46,76 @@ def list_notebooks(notebook_dir: Path | None = None, only: Sequence[str] | None 
     notebook_dir = notebook_dir or repo_root() / "notebooks"
     found = sorted(p for p in notebook_dir.glob("[0-9][0-9]_*.ipynb"))
     if only:
+        unmatched = [o for o in only if not any(p.name.startswith(o) or p.stem == o for p in found)]
+        if unmatched:  # every --only prefix must name a notebook: a typo must not silently skip a lesson
+            names = ", ".join(p.stem for p in found) or "none"
+            raise SystemExit(f"no notebook in {notebook_dir} matches {unmatched}; the notebooks are: {names}.")
         found = [p for p in found if any(p.name.startswith(o) or p.stem == o for o in only)]
-        if not found:
-            raise SystemExit(f"no notebook in {notebook_dir} matches {list(only)}")
     return found
+
+
+def notebook_parameters(path: Path) -> list[str] | None:
+    """The names assigned in ``path``'s cell tagged ``parameters`` (the first one, as papermill uses),
+    or ``None`` when it has no such cell. Reads the notebook; executes nothing."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    cell = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        return None
+    try:
+        tree = ast.parse(cell.source)
+    except SyntaxError:  # e.g. IPython magics: let papermill read it
+        import papermill as pm
+
+        return list(pm.inspect_notebook(str(path)))
+    names: list[str] = []
+    for node in tree.body:
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
+        for target in targets:
+            for name in ast.walk(target):
+                if isinstance(name, ast.Name) and name.id not in names:
+                    names.append(name.id)
+    return names
+
+
+def check_parameters(notebooks: Sequence[Path], parameters: dict[str, Any] | None) -> None:
+    """Refuse (:class:`ConfigError`) a parameter that any of ``notebooks`` does not have, before anything runs.
+
+    papermill would only warn and run the notebook with its own value, so a typo (``epoch`` for ``epochs``)
+    would cost a whole run whose numbers look fine. The message names each notebook that lacks it, the
+    closest name it does have and all of them, and the ``--only`` that selects the notebooks that have it.
+    """
+    if not parameters:
+        return
+    if "profile" in parameters:
+        raise ConfigError(
+            f"-p profile={parameters['profile']!r}: choose the profile with --profile (it also names the "
+            "build folder the results go to), not with -p."
+        )
+    known = {nb: notebook_parameters(nb) for nb in notebooks}
+    problems = []
+    for name in parameters:
+        lacking = [nb for nb, names in known.items() if names is None or name not in names]
+        for nb in lacking:
+            names = known[nb]
+            if names is None:
+                problems.append(f"{nb.stem} has no parameters cell (a cell tagged 'parameters'), so no {name!r}.")
+                continue
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"{nb.stem} has no parameter {name!r}{hint}; its parameters: {', '.join(names)}.")
+        having = [nb for nb in notebooks if nb not in lacking]
+        if lacking and having:
+            prefixes = " ".join(nb.name.split("_", 1)[0] for nb in having)
+            problems.append(
+                f"{name!r} is a parameter of {', '.join(nb.stem for nb in having)} only: run "
+                f"those alone with --only {prefixes}."
+            )
+    if problems:
+        raise ConfigError("unknown notebook parameter; nothing was executed.\n  " + "\n  ".join(problems))
 
 
 def export_html(ipynb: Path) -> Path:
@@ -78,6 +147,7 @@ def run_notebook(
     os.environ.setdefault("COURSE_PLAIN_PROGRESS", "1")  # text progress bars in executed HTML
     os.environ.setdefault("COURSE_STATIC_PLOTS", "1")  # viewers render static figures, not widgets
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    absolute_data_dir()
     start = time.perf_counter()
     status, error = "ok", None
     try:
@@ -105,6 +175,14 @@ def run_notebook(
     return NotebookRun(path.stem, status, seconds, str(output), html, records, error)
 
 
+def absolute_data_dir() -> None:
+    """Make a relative ``$COURSE_DATA_DIR`` absolute (against the current directory) before kernels start:
+    they run in ``notebooks/``, where the relative path would name another folder."""
+    env = os.environ.get(DATA_ENV, "").strip()
+    if env and not Path(env).expanduser().is_absolute():
+        os.environ[DATA_ENV] = str(Path(env).expanduser().absolute())
+
+
 def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
@@ -129,8 +207,10 @@ def run_course(
     """Execute the lessons in order and write ``summary.md``/``summary.json`` under ``build/<profile>``."""
     profile = resolve_profile(profile)
     out_dir = (build_dir or repo_root() / "build") / profile
+    notebooks = list_notebooks(notebook_dir, only)
+    check_parameters(notebooks, parameters)  # before any notebook runs
     runs = []
-    for nb in list_notebooks(notebook_dir, only):
+    for nb in notebooks:
         print(f"[{profile}] executing {nb.name} ...", flush=True)
         run = run_notebook(nb, profile, out_dir, parameters)
         print(
@@ -148,11 +228,18 @@ def _parse_param(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"parameters look like name=value, got {text!r}")
     name, raw = text.split("=", 1)
+    name = name.strip()
+    if not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"{text!r}: the parameter name must be a Python name like epochs")
     try:
         value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return name.strip(), value
+    except json.JSONDecodeError as err:
+        if raw.strip()[:1] in ("[", "{", '"'):  # meant as JSON (a list, a dict, a quoted text) but broken
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: the value is not valid JSON ({err.msg}); e.g. {name}=[2,5] or {name}='\"text\"'"
+            ) from None
+        value = raw  # a bare word: the text itself (weights=imagenet, sizes=2,5,20)
+    return name, value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -169,7 +256,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="extra notebook parameter name=value (JSON values), repeatable",
     )
     args = parser.parse_args(argv)
-    runs = run_course(args.profile, args.only, args.build_dir, dict(args.param))
+    try:
+        runs = run_course(args.profile, args.only, args.build_dir, dict(args.param))
+    except ConfigError as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
     print()
     print(summary_table(runs))
     failed = [r.notebook for r in runs if r.status != "ok"]

@@ -40,8 +40,16 @@ def data_root(must_exist: bool = True) -> Path:
     if env:
         root = Path(env).expanduser()
         if must_exist and not root.is_dir():
+            what = "is a file, not a folder" if root.is_file() else "does not exist (or is not a folder)"
+            relative = ""
+            if not root.is_absolute():
+                relative = (
+                    f" The path is relative, so it was resolved against the current working directory "
+                    f"{Path.cwd()} (i.e. {Path.cwd() / root}); a notebook kernel runs in notebooks/, not "
+                    f"where you started the shell. Use an absolute path, e.g. {DATA_ENV}=$PWD/{env}."
+                )
             raise ConfigError(
-                f"{DATA_ENV}={env!r} does not exist (or is not a folder). Point it at the "
+                f"{DATA_ENV}={env!r} {what}.{relative} Point it at the "
                 "folder that holds DRIVE/ and open_ms_data/, or unset it to use "
                 f"{repo_root() / 'data'}."
             )

@@ -6,6 +6,7 @@ lesson 02 calls :func:`~.training.fit` directly to show its parts).
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Iterable, Mapping
 
 import torch
@@ -15,6 +16,7 @@ from .losses import BCEDiceLoss
 from .metrics import dice_score
 from .schedules import WarmupCosine
 from .training import History, MetricFn, fit
+from .validate import check_int
 
 
 def train_model(
@@ -42,21 +44,23 @@ def train_model(
 
     * optimiser: AdamW at ``lr`` with ``weight_decay``, or ``optimizer`` when given (e.g. parameter
       groups with their own rates: :class:`~.schedules.WarmupCosine` keeps their ratio);
-    * schedule: :class:`~.schedules.WarmupCosine` over ``epochs * len(train_loader)`` steps, or over
-      ``max_seconds`` of training when that runs out first (training stops there too);
+    * schedule: :class:`~.schedules.WarmupCosine` over ``epochs * len(train_loader)`` steps: the work,
+      never the clock, so a busy machine trains the same network, only slower;
+    * ``max_seconds``: an optional cap (``None``: none); when hit, training stops early with a loud
+      :class:`~.errors.TimeCapWarning` (see :func:`~.training.fit`);
     * loss: ``loss_fn``, by default BCE + soft Dice (:class:`~.losses.BCEDiceLoss` with ``bce_weight``;
       ``fn_weight != 0.5``: soft Tversky);
     * ``val_loader``: each epoch records ``val_loss`` and ``val_<metric>`` (default ``val_dice``);
     * ``amp``, ``channels_last``, ``ema_decay``: see :func:`~.training.fit`.
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}.")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr!r}.")
+    check_int("epochs", epochs, 1)
+    if not (isinstance(lr, (int, float)) and 0 < lr < math.inf):
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}.")
+    if not hasattr(train_loader, "__len__") or len(train_loader) < 1:
+        raise ValueError("train_loader must have a length >= 1 (the schedule counts its steps).")
     if optimizer is None:
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    steps = epochs * max(len(train_loader), 1) if hasattr(train_loader, "__len__") else None
-    schedule = WarmupCosine(optimizer, total_steps=steps, seconds=max_seconds)
+    schedule = WarmupCosine(optimizer, total_steps=epochs * len(train_loader))
     if loss_fn is None:
         loss_fn = BCEDiceLoss(bce_weight=bce_weight, fn_weight=fn_weight)
     if val_loader is not None and metrics is None:

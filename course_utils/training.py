@@ -2,7 +2,7 @@
 
 :func:`fit` is exactly the loop written out by hand in lesson 01 (forward, loss,
 ``zero_grad``, ``backward``, ``step``; then a validation pass under ``no_grad``),
-plus what a real run needs: progress bars, per-epoch history, a time budget,
+plus what a real run needs: progress bars, per-epoch history, an optional time cap,
 optional mixed precision (float16 on CUDA, bfloat16 on CPUs that have it; see
 :mod:`course_utils.precision`), the channels-last memory layout, an exponential
 moving average (EMA) of the weights, gradient clipping, and a checkpoint of the
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -21,18 +22,26 @@ import torch
 from torch import nn
 
 from .device import pick_device
+from .errors import TimeCapWarning
 from .layout import as_layout, memory_layout, to_channels_last
 from .precision import autocast, needs_grad_scaler
 from .progress import progress
+from .validate import check_int
 
 MetricFn = Callable[[torch.Tensor, torch.Tensor], float]
 
 
 @dataclass
 class History:
-    """One dict per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``val_<metric>``, ``lr``, ``seconds``."""
+    """One dict per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``val_<metric>``, ``lr``, ``seconds``.
+
+    ``planned_epochs``: the work asked for; ``time_capped``: ``True`` when the optional time cap stopped
+    training before it (then the run is not the profile's run, and :meth:`describe` says so).
+    """
 
     records: list[dict[str, float]] = field(default_factory=list)
+    planned_epochs: int = 0
+    time_capped: bool = False
 
     def append(self, record: Mapping[str, float]) -> None:
         self.records.append(dict(record))
@@ -51,6 +60,21 @@ class History:
 
     def last(self, key: str) -> float:
         return self[key][-1]
+
+    @property
+    def seconds(self) -> float:
+        """Training seconds, summed over the epochs (measured, never a stopping rule unless capped)."""
+        return float(sum(r.get("seconds", 0.0) for r in self.records))
+
+    def describe(self) -> str:
+        """One line for the learner: epochs done of planned, seconds, and a loud note when the cap cut it."""
+        text = f"{len(self)} of {self.planned_epochs or len(self)} planned epochs in {self.seconds:.0f} s"
+        if self.time_capped:
+            text += (
+                " - STOPPED BY THE TIME CAP: the learning-rate schedule did not finish, so this run's numbers"
+                " will fall short of the lesson's reference (leave the cap at None to train the profile's full work)"
+            )
+        return text
 
     def best(self, key: str, mode: str = "max") -> tuple[int, float]:
         """``(epoch, value)`` of the best epoch for ``key`` (``mode`` ``"max"`` or ``"min"``)."""
@@ -105,7 +129,6 @@ def train_one_epoch(
     scaler: Any = None,
     amp: bool | str = False,
     grad_clip: float | None = None,
-    deadline: float | None = None,
     ema: Any = None,
     show_progress: bool = True,
     desc: str = "train",
@@ -113,8 +136,7 @@ def train_one_epoch(
     """One pass over ``loader``; returns the mean loss per sample.
 
     ``scheduler`` (if given) steps after every batch (e.g. OneCycleLR); ``ema`` (from
-    :func:`weight_ema`, if given) is updated after every step. Stops early, after a
-    whole batch, once ``time.perf_counter()`` passes ``deadline``.
+    :func:`weight_ema`, if given) is updated after every step.
     """
     model.train()
     layout = memory_layout(model)
@@ -145,8 +167,6 @@ def train_one_epoch(
             scheduler.step()
         total += loss.item() * x.shape[0]
         count += x.shape[0]
-        if deadline is not None and time.perf_counter() > deadline:
-            break
     return total / max(count, 1)
 
 
@@ -198,17 +218,24 @@ def fit(
     channels_last: bool = False,
     ema_decay: float | None = None,
     checkpoint_path: str | Path | None = None,
+    overwrite_checkpoint: bool = False,
     monitor: str = "val_loss",
     mode: str = "min",
     show_progress: bool = True,
     verbose: bool = True,
 ) -> History:
-    """Train ``model`` for ``epochs`` epochs (or until ``max_seconds``) and return its :class:`History`.
+    """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
+
+    The work is fixed by ``epochs`` (and the loader's length): the same seed gives the same network on a
+    busy machine as on an idle one. ``max_seconds`` is an optional cap: when the training time passes it,
+    training stops at the end of that epoch, with a :class:`~course_utils.errors.TimeCapWarning` and a
+    printed note (epochs done of planned), and ``History.time_capped`` is set.
 
     ``metrics`` map a name to ``fn(logits, target) -> float``; they are computed on
     ``val_loader`` and recorded as ``val_<name>``. ``scheduler`` steps once per batch.
     With ``checkpoint_path`` the epoch with the best ``monitor`` value is saved
-    there (the file is replaced during the run; it is this run's own file).
+    there (the file is replaced during the run; it is this run's own file). An existing file there is
+    refused before training starts, unless ``overwrite_checkpoint=True``.
     ``amp``: mixed precision (:mod:`course_utils.precision`): ``True`` = float16 with gradient
     scaling on CUDA, bfloat16 on a CPU with native bfloat16, float32 elsewhere.
     ``channels_last=True`` stores a 2-D or 3-D network and its input batches channels-last
@@ -219,15 +246,28 @@ def fit(
     If the training loader's dataset has ``set_epoch`` (random-patch datasets),
     it is called with the epoch number (1, 2, ...) before each epoch.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    check_int("epochs", epochs, 1)
+    if max_seconds is not None and not (isinstance(max_seconds, (int, float)) and 0 < max_seconds < math.inf):
+        raise ValueError(f"max_seconds (the optional time cap) must be a positive number or None, got {max_seconds!r}.")
+    if checkpoint_path is not None:  # refuse a user's file, a folder, a read-only place before training
+        from .files import check_target
+
+        if monitor.startswith("val_") and val_loader is None:
+            raise ValueError(
+                f"checkpoint_path needs val_loader: the best epoch is judged by {monitor!r}, a validation value "
+                "(or pass monitor='train_loss')."
+            )
+
+        checkpoint_path = check_target(
+            checkpoint_path, overwrite=overwrite_checkpoint, how_to_replace="pass overwrite_checkpoint=True"
+        )
     device = pick_device(device if isinstance(device, str) or device is None else str(device))
     model.to(device)
     if channels_last:
         to_channels_last(model)
     ema = weight_ema(model, ema_decay) if ema_decay else None
     scaler = torch.amp.GradScaler("cuda") if needs_grad_scaler(device, amp) else None
-    history = History()
+    history = History(planned_epochs=epochs)
     start = time.perf_counter()
     deadline = start + max_seconds if max_seconds else None
     best = math.inf if mode == "min" else -math.inf
@@ -247,7 +287,6 @@ def fit(
             scaler=scaler,
             amp=amp,
             grad_clip=grad_clip,
-            deadline=deadline,
             ema=ema,
             show_progress=show_progress,
             desc=f"epoch {epoch}",
@@ -275,14 +314,16 @@ def fit(
                     meta={"epoch": epoch, monitor: value},
                     on_exists="overwrite",
                 )
-        if deadline is not None and time.perf_counter() > deadline:
-            if verbose:
-                print(f"time budget of {max_seconds:.0f} s reached after epoch {epoch}")
+        if deadline is not None and time.perf_counter() > deadline and epoch < epochs:
+            history.time_capped = True
+            note = f"time cap of {max_seconds:g} s reached: " + history.describe()
+            print("WARNING: " + note, flush=True)
+            warnings.warn(note, TimeCapWarning, stacklevel=2)
             break
     if ema is not None:  # the averaged weights (and BatchNorm statistics) become the model's
         model.load_state_dict(ema.module.state_dict())
     if verbose and history.records:
         last = history.records[-1]
         summary = ", ".join(f"{k}={v:.4f}" for k, v in last.items() if k.startswith(("train_", "val_")))
-        print(f"trained {len(history)} epoch(s) in {time.perf_counter() - start:.1f} s: {summary}")
+        print(f"trained {history.describe()}: {summary}")
     return history

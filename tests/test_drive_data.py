@@ -32,7 +32,7 @@ def _write_case(
     rgb = rng.integers(0, 256, size=(H, W, 3), dtype=np.uint8)
     vessels = rng.random((label_size[1], label_size[0])) < 0.3
     fov = np.zeros((H, W), dtype=bool)
-    fov[2:-2, 2:-2] = True
+    fov[1:-1, 1:-1] = True  # 67 % of the image, like a real DRIVE field of view
     Image.fromarray(rgb).save(split_dir / "images" / f"{number}_{split}.tif")
     lo, hi = label_values
     Image.fromarray(np.where(vessels, hi, lo).astype(np.uint8), mode="L").save(

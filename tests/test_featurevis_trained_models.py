@@ -139,12 +139,12 @@ def test_missing_checkpoints_fall_back_and_say_so(monkeypatch):
 
     monkeypatch.setattr(tm, "train_drive_fallback", fake_drive)
     monkeypatch.setattr(tm, "train_mri_fallback", fake_mri)
-    drive = tm.drive_unet("smoke", train_seconds=2.0)
-    mri = tm.mri_unet("smoke", train_seconds=3.0)
+    drive = tm.drive_unet("smoke", epochs=2)
+    mri = tm.mri_unet("smoke", epochs=3)
     assert drive.origin == mri.origin == "trained here" and not drive.loaded and drive.path is None
     assert "TRAINED HERE" in drive.note and "lesson 03" in drive.note
     assert "TRAINED HERE" in mri.note and "lesson 04" in mri.note
-    assert calls["drive"]["train_seconds"] == 2.0 and calls["mri"]["train_seconds"] == 3.0
+    assert calls["drive"]["epochs"] == 2 and calls["mri"]["epochs"] == 3
 
 
 def test_mri_fallback_trains_a_3d_unet_on_given_cases():
@@ -160,12 +160,12 @@ def test_mri_fallback_trains_a_3d_unet_on_given_cases():
     images = {m: (rng.standard_normal((12, 12, 12)) + 3 * label).astype(np.float32) for m in ("FLAIR", "T1")}
     case = MRICase("tiny", images, label, brain, np.eye(4))
     model, meta, seconds = tm.train_mri_fallback(
-        train_seconds=0.5, cases=[case], patch_size=8, base_width=2, depth=2, verbose=False
+        epochs=2, cases=[case], patch_size=8, base_width=2, depth=2, verbose=False
     )
     assert model.dims == 3 and model.in_channels == 2 and not model.training
     assert meta["modalities"] == ["FLAIR", "T1"] and meta["patch_size"] == 8
-    with pytest.raises(ValueError, match="train_seconds"):
-        tm.train_mri_fallback(train_seconds=0, cases=[case])
+    with pytest.raises(ValueError, match="epochs"):
+        tm.train_mri_fallback(epochs=0, cases=[case])
 
 
 def test_encoder_stage_names_are_shallow_to_deep_and_exist():

@@ -62,9 +62,12 @@ def test_fit_is_deterministic_under_a_seed():
         assert torch.equal(p1, p2)
 
 
-def test_time_budget_stops_early():
-    _, hist = _run(epochs=50, max_seconds=1e-9)
-    assert len(hist) == 1
+def test_time_cap_stops_early_with_a_warning():
+    from course_utils.errors import TimeCapWarning
+
+    with pytest.warns(TimeCapWarning, match="1 of 50 planned epochs"):
+        _, hist = _run(epochs=50, max_seconds=1e-9)
+    assert len(hist) == 1 and hist.time_capped and hist.planned_epochs == 50
 
 
 def test_best_checkpoint_is_written_and_loads(tmp_path):
@@ -221,3 +224,22 @@ def test_ema_returns_the_running_average_of_the_weights():
     assert len(hist) == 2
     with pytest.raises(ValueError, match="decay"):
         weight_ema(model, 1.0)
+
+
+def test_a_best_checkpoint_without_validation_is_refused_before_training(tmp_path):
+    """Issue #15, a further bad input: without val_loader the monitored value never exists, and the
+    checkpoint used to be silently never written."""
+    model = _model()
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match="checkpoint_path needs val_loader"):
+        fit(
+            model,
+            DataLoader(_task(8), batch_size=8),
+            nn.BCEWithLogitsLoss(),
+            torch.optim.Adam(model.parameters()),
+            epochs=2,
+            checkpoint_path=tmp_path / "best.pt",
+            device="cpu",
+            show_progress=False,
+        )
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters())) and not (tmp_path / "best.pt").exists()

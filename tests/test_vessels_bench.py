@@ -17,16 +17,14 @@ def test_bench_drive_smoke_on_synthetic_data(empty_data_root, monkeypatch, capsy
         [
             "--profile",
             "smoke",
-            "--train-seconds",
-            "5",
+            "--epochs",
+            "1",
             "--set",
             "max_train=4",
             "--set",
             "max_test=2",
             "--set",
             "n_val=1",
-            "--set",
-            "epochs=1",
         ]
     )
     last = capsys.readouterr().out.strip().splitlines()[-1]
@@ -38,6 +36,9 @@ def test_bench_drive_smoke_on_synthetic_data(empty_data_root, monkeypatch, capsy
         "sensitivity",
         "specificity",
         "train_seconds",
+        "epochs",
+        "planned_epochs",
+        "time_capped",
         "infer_seconds_per_image",
         "params",
         "device",
@@ -47,6 +48,7 @@ def test_bench_drive_smoke_on_synthetic_data(empty_data_root, monkeypatch, capsy
     ):
         assert key in result, key
     assert result["data"] == "synthetic" and result["profile"] == "smoke"
+    assert result["epochs"] == result["planned_epochs"] == 1 and result["time_capped"] is False
     assert (result["n_train"], result["n_val"], result["n_test"]) == (3, 1, 2)
     assert 0.0 <= result["auc"] <= 1.0 and result["params"] > 0
     assert "human_f1" not in result, "the synthetic set has no second observer"

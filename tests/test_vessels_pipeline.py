@@ -57,14 +57,36 @@ def test_warmup_cosine_by_hand():
     assert s2.get_last_lr()[0] == pytest.approx(0.2), "stays at the floor past the budget"
 
 
-def test_warmup_cosine_time_budget_and_errors():
-    opt = _opt(1.0)
-    s = WarmupCosine(opt, seconds=1e-9, warmup=0.0, final_ratio=0.5)
-    opt.step()
-    s.step()
-    assert s.progress() == 1.0 and s.get_last_lr()[0] == pytest.approx(0.5)
-    with pytest.raises(ValueError, match="budget"):
-        WarmupCosine(_opt())
+def test_warmup_cosine_counts_steps_not_seconds(monkeypatch):
+    """A slow machine (a clock that jumps an hour per step) follows exactly the same learning rates."""
+    import time
+
+    def lrs(clock_step: float) -> list[float]:
+        now = [0.0]
+
+        def clock() -> float:
+            now[0] += clock_step
+            return now[0]
+
+        monkeypatch.setattr(time, "perf_counter", clock)
+        monkeypatch.setattr(time, "monotonic", clock)
+        opt = _opt(1.0)
+        s = WarmupCosine(opt, total_steps=20, warmup=0.1, final_ratio=0.01)
+        out = []
+        for _ in range(20):
+            opt.step()
+            s.step()
+            out.append(s.get_last_lr()[0])
+        return out
+
+    assert lrs(1e-3) == lrs(3600.0)
+
+
+def test_warmup_cosine_errors():
+    with pytest.raises(TypeError):
+        WarmupCosine(_opt())  # the budget (total_steps) is required
+    with pytest.raises(ValueError, match="total_steps"):
+        WarmupCosine(_opt(), total_steps=0)
     with pytest.raises(ValueError):
         WarmupCosine(_opt(), total_steps=10, warmup=1.0)
 

@@ -18,13 +18,15 @@ Standard protocol: train on ``training``, report on ``test`` against
 
 from __future__ import annotations
 
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, DataWarning
 from ..paths import DATA_ENV, data_root
 from ..validate import check_choice
 
@@ -33,6 +35,10 @@ SPLITS = ("training", "test")
 _SPLIT_FOLDERS = {"training": ("training",), "test": ("test", "testing")}
 _IMAGE_SUFFIXES = (".tif", ".tiff")
 _MASK_SUFFIXES = (".gif", ".png", ".tif", ".tiff")
+_IMAGE_NAME = re.compile(r"^\d+_(training|test)$", re.IGNORECASE)  # 21_training, 01_test
+# sanity ranges (DRIVE: the FOV covers 68-69 % of each image; vessels 9-17 % of the FOV)
+FOV_FRACTION_RANGE = (0.5, 0.8)
+MIN_VESSEL_FRACTION = 0.01
 
 
 @dataclass
@@ -61,14 +67,51 @@ class FundusCase:
 def find_drive_root(root: str | Path | None = None) -> Path | None:
     """The ``DRIVE/`` folder under ``root`` (default: the data root), or None when absent.
 
-    ``root`` may also be the ``DRIVE`` folder itself.
+    ``root`` may also be the ``DRIVE`` folder itself. A folder spelt otherwise (``drive/``,
+    ``Drive/``) is used too, with a :class:`~course_utils.errors.DataWarning` asking to rename it.
     """
     base = Path(root).expanduser() if root is not None else data_root()
     if (base / "DRIVE").is_dir():
         return base / "DRIVE"
     if base.name == "DRIVE" and base.is_dir():
         return base
-    return None
+    if base.name.lower() == "drive" and any((base / s).is_dir() for s in ("training", "test", "testing")):
+        return base
+    other = _other_case(base, "DRIVE")
+    if other is not None:
+        warnings.warn(
+            f"Using {other} as the DRIVE data set: the course looks for a folder named DRIVE/ (upper case), "
+            f"found {other.name}/. Rename it to {base / 'DRIVE'} to silence this note (on Linux the names differ).",
+            DataWarning,
+            stacklevel=2,
+        )
+    return other
+
+
+def _other_case(parent: Path, name: str) -> Path | None:
+    """The sub-folder of ``parent`` named ``name`` up to upper/lower case (not ``name`` itself), else None."""
+    try:
+        folders = sorted(p for p in parent.iterdir() if p.is_dir() and p.name.lower() == name.lower())
+    except OSError:
+        return None
+    return next((p for p in folders if p.name != name), None)
+
+
+def _sub_folder(parent: Path, name: str) -> Path:
+    """``parent / name``, or its differently capitalised twin (``Training``, ``Images``) with a note."""
+    exact = parent / name
+    if exact.is_dir():
+        return exact
+    other = _other_case(parent, name)
+    if other is None:
+        return exact
+    warnings.warn(
+        f"Using {other} for DRIVE's {name}/ folder (the official archive spells it {name}); rename it to "
+        f"{exact} to silence this note.",
+        DataWarning,
+        stacklevel=3,
+    )
+    return other
 
 
 def missing_drive_message(root: str | Path | None = None) -> str:
@@ -104,8 +147,18 @@ def load_drive(split: str, root: str | Path | None = None, *, observer: int = 1)
     if drive is None:
         raise DataError(missing_drive_message(root))
     split_dir = _split_folder(drive, split)
-    image_dir = split_dir / "images"
-    images = sorted(p for p in image_dir.glob("*") if p.suffix.lower() in _IMAGE_SUFFIXES) if image_dir.is_dir() else []
+    image_dir = _sub_folder(split_dir, "images")
+    found = sorted(image_dir.iterdir()) if image_dir.is_dir() else []
+    # macOS leaves "._name" AppleDouble files and ".DS_Store" in archives and copies: hidden files never count
+    found = [p for p in found if not p.name.startswith(".") and p.suffix.lower() in _IMAGE_SUFFIXES]
+    images = [p for p in found if _IMAGE_NAME.match(p.stem)]
+    for stray in sorted(set(found) - set(images)):
+        warnings.warn(
+            f"Ignoring {stray}: it is not named like a DRIVE image (NN_training.tif or NN_test.tif), e.g. a copy "
+            "made by hand. Move it out of the DRIVE folder to silence this note.",
+            DataWarning,
+            stacklevel=2,
+        )
     if not images:
         raise DataError(
             f"No DRIVE images (*.tif) found in {image_dir}. Unpack the official archive "
@@ -134,6 +187,10 @@ def _split_folder(drive: Path, split: str) -> Path:
     for name in _SPLIT_FOLDERS[split]:
         if (drive / name).is_dir():
             return drive / name
+    for name in _SPLIT_FOLDERS[split]:
+        folder = _sub_folder(drive, name)
+        if folder.is_dir():
+            return folder
     names = " or ".join(f"{drive / name}" for name in _SPLIT_FOLDERS[split])
     raise DataError(
         f"DRIVE split folder {names} is missing. Unpack the official archive "
@@ -145,12 +202,12 @@ def _load_case(image_path: Path, split_dir: Path, observer: int) -> FundusCase:
     stem = image_path.stem  # "21_training"
     number = stem.split("_")[0]  # "21"
     label_path = _find(
-        split_dir / f"{observer}{'st' if observer == 1 else 'nd'}_manual",
+        _sub_folder(split_dir, f"{observer}{'st' if observer == 1 else 'nd'}_manual"),
         f"{number}_manual{observer}",
         image_path,
         "vessel label",
     )
-    fov_path = _find(split_dir / "mask", f"{stem}_mask", image_path, "field-of-view mask")
+    fov_path = _find(_sub_folder(split_dir, "mask"), f"{stem}_mask", image_path, "field-of-view mask")
     image = _read_rgb(image_path)
     vessels = _read_binary(label_path)
     fov = _read_binary(fov_path)
@@ -163,7 +220,34 @@ def _load_case(image_path: Path, split_dir: Path, observer: int) -> FundusCase:
             )
     if not fov.any():
         raise DataError(f"FOV mask {fov_path} is empty (all zero); re-extract it from the official archive.")
+    _check_fractions(fov, vessels, fov_path, label_path)
     return FundusCase(name=stem, image=image, vessels=vessels, fov=fov)
+
+
+def _check_fractions(fov: np.ndarray, vessels: np.ndarray, fov_path: Path, label_path: Path) -> None:
+    """Warn when the FOV mask or the vessel label is legal but implausible for a fundus photograph."""
+    lo, hi = FOV_FRACTION_RANGE
+    fov_fraction = float(fov.mean())
+    if not lo <= fov_fraction <= hi:
+        h, w = fov.shape
+        inverted = bool(fov[0, 0] and fov[-1, -1] and not fov[h // 2, w // 2])  # corners in, centre out
+        hint = " It looks inverted (the corners marked as inside)." if inverted else ""
+        warnings.warn(
+            f"FOV mask {fov_path} covers {fov_fraction:.0%} of the image; a fundus camera's circle covers "
+            f"{lo:.0%}-{hi:.0%} (DRIVE: 68-69 %).{hint} Metrics count only pixels inside the FOV, so check that it "
+            "is the unmodified mask of this image (re-extract it from the official archive).",
+            DataWarning,
+            stacklevel=4,
+        )
+    vessel_fraction = float(vessels[fov].mean())
+    if vessel_fraction < MIN_VESSEL_FRACTION:
+        warnings.warn(
+            f"vessel label {label_path} marks {vessel_fraction:.2%} of the field of view as vessel (DRIVE: 9-17 %"
+            f"; under {MIN_VESSEL_FRACTION:.0%} means an empty or wrong label). Training on it teaches 'no "
+            "vessel anywhere': re-extract it from the official archive.",
+            DataWarning,
+            stacklevel=4,
+        )
 
 
 def _find(folder: Path, stem: str, image_path: Path, what: str) -> Path:

@@ -22,6 +22,7 @@ normalises intensities in the brain mask. Every error names the file and says wh
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Sequence, Union
@@ -29,7 +30,7 @@ from typing import Mapping, Sequence, Union
 import nibabel as nib
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, DataWarning
 from ..paths import data_root
 from ..validate import check_choice
 from .io import (
@@ -201,10 +202,13 @@ def find_cases(
     A folder is a case when any file of ``layout`` is found in it. ``modalities``: the
     ones needed (default: all of the layout's). ``on_incomplete``: ``"error"`` raises
     :class:`DataError` naming the folder and the missing file; ``"skip"`` leaves such
-    cases out (as the open_ms_data patients that have a lesion mask only).
+    cases out (as the open_ms_data patients that have a lesion mask only); ``"warn"`` leaves
+    them out too, but a folder that holds some of the wanted images and lacks others gets a
+    :class:`~course_utils.errors.DataWarning` naming the missing file (a folder with no image
+    at all, only a label, is left out quietly).
     """
     root = Path(root)
-    check_choice("on_incomplete", on_incomplete, ("error", "skip"))
+    check_choice("on_incomplete", on_incomplete, ("error", "skip", "warn"))
     if not root.is_dir():
         raise DataError(
             f"case folder {root} does not exist; point it at the folder that holds one sub-folder per case."
@@ -223,6 +227,8 @@ def find_cases(
         for pattern in _alternatives(patterns):
             depth = len(Path(pattern).parts)
             for match in root.rglob(pattern):
+                if match.name.startswith("."):  # macOS "._FLAIR.nii.gz" AppleDouble files are not images
+                    continue
                 candidates.add(match.parents[depth - 1])
     # a pattern like "FLAIR.nii.gz" also matches inside a case's "pre/" folder: keep the outermost folder
     candidates = {c for c in candidates if not any(o != c and o in c.parents for o in candidates)}
@@ -236,7 +242,14 @@ def find_cases(
             else:
                 found[role] = path
         if missing:
-            if on_incomplete == "skip":
+            if on_incomplete == "warn" and any(m in found for m in names):
+                warnings.warn(
+                    f"case folder {folder} is left out: it has no file for {', '.join(missing)}. Add the "
+                    "missing file (it may have been lost while unpacking) or ask for fewer modalities.",
+                    DataWarning,
+                    stacklevel=2,
+                )
+            if on_incomplete in ("skip", "warn"):
                 continue
             raise DataError(
                 f"case folder {folder} has no file for {', '.join(missing)}. Add or rename the "
@@ -258,6 +271,21 @@ def find_cases(
     return cases
 
 
+def missing_files(
+    folder: str | Path, layout: CaseLayout, modalities: Sequence[str] | None = None, require_label: bool = True
+) -> list[str]:
+    """What ``folder`` lacks to be a complete case of ``layout``, e.g. ``["T1 (T1_*.nii.gz)"]`` (empty: complete)."""
+    folder = Path(folder)
+    wanted: dict[str, Patterns] = {m: layout.modalities[m] for m in (modalities or layout.modalities)}
+    if layout.label is not None and require_label:
+        wanted["label"] = layout.label
+    return [
+        f"{role} ({' or '.join(_alternatives(patterns))})"
+        for role, patterns in wanted.items()
+        if not folder.is_dir() or _resolve(folder, patterns) is None
+    ]
+
+
 def _alternatives(patterns: Patterns) -> list[str]:
     return [patterns] if isinstance(patterns, str) else list(patterns)
 
@@ -265,7 +293,7 @@ def _alternatives(patterns: Patterns) -> list[str]:
 def _resolve(folder: Path, patterns: Patterns) -> Path | None:
     """The one file in ``folder`` matching the first pattern that matches; DataError if ambiguous."""
     for pattern in _alternatives(patterns):
-        matches = sorted(p for p in folder.glob(pattern) if p.is_file())
+        matches = sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
         if len(matches) > 1:
             raise DataError(
                 f"{folder}: pattern {pattern!r} matches {len(matches)} files "
@@ -333,6 +361,22 @@ def load_case(
         mask = brain_mask_from([volumes[m].data for m in names])
         if not mask.any():
             raise DataError(f"the images of case {files.name!r} ({files.folder}) are zero everywhere; check the files.")
+    for m in names:
+        inside = np.asarray(volumes[m].data)[mask]
+        if inside.min() == inside.max():
+            raise DataError(
+                f"modality {m} of case {files.name!r} ({files.modalities[m]}) is constant ({float(inside[0]):g}) "
+                "inside the brain: it holds no image (an all-zero file is a failed export or conversion). "
+                f"Replace the file, or load the case without {m} (modalities=[...])."
+            )
+    if label_map is not None and not np.isin(label_map, layout.lesion_values).any():
+        warnings.warn(
+            f"case {files.name!r}: its label {files.label} marks no voxel as lesion (values "
+            f"{list(layout.lesion_values)}), a labelled case with no lesion. Patches from it never show a "
+            "lesion; check that it is the right (and an unmodified) label file.",
+            DataWarning,
+            stacklevel=2,
+        )
 
     images = {m: np.asarray(volumes[m].data, dtype=np.float32) for m in names}
     affine = ref.affine
@@ -344,7 +388,10 @@ def load_case(
         if label_map is not None:
             label_map = resample_to_grid(Volume(label_map, ref.affine), shape, affine, "label").data
     if normalise is not None:
-        images = {m: normalise_intensity(v, mask, normalise) for m, v in images.items()}
+        images = {
+            m: normalise_intensity(v, mask, normalise, name=f"{m} of case {files.name!r} ({files.modalities[m]})")
+            for m, v in images.items()
+        }
 
     label = ignore = None
     if label_map is not None:
@@ -388,7 +435,19 @@ def load_cases(
 
 def normalise_case(case: MRICase, method: str = "zscore") -> MRICase:
     """A copy of ``case`` with every modality normalised inside its brain mask."""
-    return replace(case, images={m: normalise_intensity(v, case.brain_mask, method) for m, v in case.images.items()})
+    return replace(
+        case,
+        images={
+            m: normalise_intensity(v, case.brain_mask, method, name=_image_name(case, m))
+            for m, v in case.images.items()
+        },
+    )
+
+
+def _image_name(case: MRICase, modality: str) -> str:
+    """``"FLAIR of case 'patient07' (<file>)"``: how errors name one image of a case."""
+    path = case.paths.get(modality)
+    return f"{modality} of case {case.name!r}" + (f" ({path})" if path is not None else "")
 
 
 # ----- open_ms_data --------------------------------------------------------------------------------
@@ -409,7 +468,7 @@ def open_ms_cases(
     Cite the data set (:data:`OPEN_MS_CITATION`, CC-BY) wherever you show it.
     """
     folder = _require_open_ms(root)
-    files = find_cases(folder, OPEN_MS_LAYOUT, modalities, on_incomplete="skip")
+    files = find_cases(folder, OPEN_MS_LAYOUT, modalities, on_incomplete="warn")
     if not files:
         raise DataError(f"{folder} holds no patient with {list(modalities)} and a GOLD_STANDARD mask.")
     return [load_case(f, OPEN_MS_LAYOUT, modalities, **load_kwargs) for f in files]

@@ -103,6 +103,13 @@ def load_volume(path: PathLike, *, dtype: np.dtype | str | None = np.float32, ca
     :class:`DataError` naming the file when it is missing, unreadable or not 3D.
     """
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise DataError(
+            f"{path} is a symbolic link to nothing (its target is missing, or the link points to itself): "
+            "replace the link with the file, or point it at an existing file."
+        )
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a NIfTI file; name the .nii or .nii.gz file inside it.")
     if not path.is_file():
         raise DataError(
             f"NIfTI file not found: {path}. Check the folder and the file name "
@@ -123,15 +130,62 @@ def load_volume(path: PathLike, *, dtype: np.dtype | str | None = np.float32, ca
             f"{path} has shape {shape}; expected a 3D volume (X, Y, Z). Split a 4D "
             "series into one file per volume first."
         )
-    if not isinstance(image, (nib.Nifti1Image, nib.Nifti2Image)):
-        image = nib.Nifti1Image(np.asanyarray(image.dataobj), image.affine)
-    if canonical:
-        image = nib.as_closest_canonical(image)
-    data = np.asanyarray(image.dataobj) if dtype is None else image.get_fdata(dtype=np.float32)
+    if min(image.shape) < 1:
+        raise DataError(f"{path} has shape {shape}: it holds no voxel. Re-export it.")
+    stored = np.dtype(image.get_data_dtype())
+    if stored.fields is not None or stored.kind not in "biuf":
+        raise DataError(
+            f"{path} stores {stored} voxels (e.g. RGB or complex); the course reads one grey value per "
+            "voxel. Convert it to a single-channel (grey) volume first."
+        )
+    _check_affine(image.affine, path)
+    try:
+        if not isinstance(image, (nib.Nifti1Image, nib.Nifti2Image)):
+            image = nib.Nifti1Image(np.asanyarray(image.dataobj), image.affine)
+        if canonical:
+            image = nib.as_closest_canonical(image)
+        data = np.asanyarray(image.dataobj) if dtype is None else image.get_fdata(dtype=np.float32)
+    except Exception as err:  # EOFError / zlib.error of a truncated .gz, OSError, ValueError of short files
+        raise DataError(
+            f"{path} is corrupt or incomplete: its header was read but its voxels could not be "
+            f"({type(err).__name__}: {err}). This is typical of an interrupted download or copy: "
+            "download (or copy) the file again."
+        ) from err
+    _check_finite(np.asarray(data), path)
     if dtype is not None and np.dtype(dtype) != np.float32:
         data = data.astype(dtype)
     header = image.header.copy()
     return Volume(np.asarray(data), np.array(image.affine, dtype=float), header, path)
+
+
+def _check_affine(affine: np.ndarray, path: Path) -> None:
+    """DataError naming ``path`` when its affine is not finite or has a zero-size (or degenerate) voxel axis."""
+    a = np.asarray(affine, dtype=float)
+    sizes = np.sqrt((a[:3, :3] ** 2).sum(axis=0)) if np.isfinite(a).all() else None
+    if sizes is None or sizes.min() <= 1e-6 or abs(np.linalg.det(a[:3, :3])) <= 1e-9 * float(np.prod(sizes)):
+        shown = "non-finite" if sizes is None else ", ".join(f"{v:g}" for v in sizes)
+        raise DataError(
+            f"{path} has an unusable affine (voxel size {shown} mm): every voxel axis must have a size > 0 "
+            "and the axes must be independent. The header is damaged; re-export the file (or repair its "
+            "sform/qform, e.g. with nibabel's set_sform) before using it."
+        )
+
+
+def _check_finite(data: np.ndarray, path: Path | str) -> None:
+    """DataError naming ``path`` and how many voxels are NaN or infinite (one would turn training into NaN)."""
+    if not np.issubdtype(data.dtype, np.floating):
+        return
+    finite = np.isfinite(data)
+    if finite.all():
+        return
+    n_nan = int(np.isnan(data).sum())
+    n_bad = int(finite.size - finite.sum())
+    raise DataError(
+        f"{path} has {n_bad} non-finite voxel{'s' if n_bad != 1 else ''} ({n_nan} NaN, {n_bad - n_nan} "
+        f"infinite) out of {data.size}. One such voxel makes the normalisation, and then the loss, NaN. "
+        "Re-export the file, or replace them before saving (e.g. numpy.nan_to_num(data, nan=0, posinf=0, "
+        "neginf=0)) if they lie outside the brain."
+    )
 
 
 def save_volume(
@@ -276,9 +330,12 @@ def check_label_values(volume: Volume, allowed: Sequence[int]) -> np.ndarray:
     values = np.unique(data)
     bad = [v for v in values.tolist() if int(v) not in allowed]
     if bad:
+        hint = ""
+        if [int(v) for v in bad] == [255] and 1 not in values.tolist():
+            hint = " It looks like a 0/255 mask (as image editors save them): store it as 0/1 (mask > 0)."
         raise DataError(
             f"label {volume.name} has values {sorted(int(v) for v in bad)[:10]} besides the allowed "
-            f"{allowed}. Check the label file, or describe its values in the case layout "
+            f"{allowed}.{hint} Check the label file, or describe its values in the case layout "
             "(lesion_values=..., ignore_values=...)."
         )
     return data.astype(np.uint8)
@@ -433,33 +490,40 @@ def brain_mask_from(images: Sequence[np.ndarray] | np.ndarray, threshold: float 
 
 
 def normalise_intensity(
-    data: np.ndarray, mask: np.ndarray, method: str = "zscore", percentiles: tuple[float, float] = (0.5, 99.5)
+    data: np.ndarray,
+    mask: np.ndarray,
+    method: str = "zscore",
+    percentiles: tuple[float, float] = (0.5, 99.5),
+    name: str | None = None,
 ) -> np.ndarray:
     """Intensities rescaled from statistics inside ``mask`` only; 0 outside the mask.
 
     First clips to the ``percentiles`` of the masked values (MRI has no absolute scale
     and a few very bright voxels), then ``"zscore"``: mean 0, standard deviation 1 in
     the mask; ``"minmax"``: the clipped range mapped to [0, 1]. Returns float32.
+    ``name``: what the image is (e.g. ``"FLAIR of patient07 (<file>)"``), named in errors.
     """
     check_choice("method", method, NORMALISATIONS)
     data = np.asarray(data, dtype=np.float32)
     mask = np.asarray(mask, dtype=bool)
+    what = name or "the image"
     if mask.shape != data.shape:
-        raise ValueError(f"mask shape {mask.shape} differs from image shape {data.shape}.")
+        raise ValueError(f"mask shape {mask.shape} differs from image shape {data.shape} ({what}).")
     if not mask.any():
         raise DataError(
-            "the brain mask is empty: nothing to normalise. Check that the mask belongs "
+            f"the brain mask is empty: nothing to normalise in {what}. Check that the mask belongs "
             "to this image (and is not inverted)."
         )
     values = data[mask]
+    _check_finite(values, what)
     lo, hi = np.percentile(values, percentiles)
     clipped = np.clip(values, lo, hi)
     if method == "zscore":
         std = float(clipped.std())
         if std == 0:
             raise DataError(
-                "the image is constant inside the brain mask; z-scoring would divide by zero. "
-                "Check that the right file was loaded."
+                f"{what} is constant ({float(values[0]):g}) inside the brain mask; z-scoring would divide "
+                "by zero. Check that the right file was loaded (an all-zero modality is a failed export)."
             )
         scaled = (clipped - clipped.mean()) / std
     else:

@@ -1,11 +1,22 @@
 """The profiles of lesson 03_drive_vessels: knob -> value for ``smoke``, ``cpu`` and ``gpu``.
 
-Every profile has the same knobs.
+Every profile has the same knobs. A profile fixes the work (``epochs`` of ``samples_per_epoch`` patches),
+never the clock: ``max_train_seconds`` is an optional cap, off (``None``) in every profile. The knobs
+this lesson alone has are declared in ``KNOBS``; the others in :data:`course_utils.knobs.COMMON`.
 
 Read through :func:`course_utils.config.get_config` (``get_config("03_drive_vessels", profile, knob=value)``).
 """
 
+from ...data.fundus import CHANNELS
+from ...knobs import choice, whole
+
 LESSON = "03_drive_vessels"
+
+KNOBS = {
+    "max_train": whole(1),
+    "max_test": whole(1),
+    "channel": choice(*CHANNELS),
+}
 
 SETTINGS = {
     "smoke": dict(
@@ -20,7 +31,7 @@ SETTINGS = {
         batch_size=8,
         samples_per_epoch=96,
         epochs=5,
-        train_seconds=15.0,
+        max_train_seconds=None,
         lr=3e-3,
         bce_weight=0.5,
         base_width=4,
@@ -42,8 +53,8 @@ SETTINGS = {
         num_workers=0,
         batch_size=16,
         samples_per_epoch=2048,
-        epochs=200,
-        train_seconds=585.0,
+        epochs=42,
+        max_train_seconds=None,
         lr=4e-3,
         bce_weight=1.0,
         base_width=8,
@@ -65,8 +76,8 @@ SETTINGS = {
         num_workers=4,
         batch_size=32,
         samples_per_epoch=4096,
-        epochs=400,
-        train_seconds=540.0,
+        epochs=150,
+        max_train_seconds=None,
         lr=3e-3,
         bce_weight=1.0,
         base_width=16,

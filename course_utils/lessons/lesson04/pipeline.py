@@ -38,7 +38,7 @@ from ...inference import sliding_window_inference
 from ...metrics.lesions import dice, lesion_metrics
 from ...metrics.threshold import bounding_box, choose_threshold
 from ...models import UNet
-from ...mri.cases import OPEN_MS_LAYOUT, MRICase, find_cases, load_case, open_ms_dir
+from ...mri.cases import OPEN_MS_LAYOUT, MRICase, find_cases, load_case, missing_files, open_ms_dir
 from ...mri.io import Volume, load_volume, normalise_intensity, resample_to_grid, resample_to_voxel_size, to_canonical
 from ...mri.patches import LesionPatchDataset, patch_shape
 from ...mri.synthetic import make_synthetic_cases
@@ -102,7 +102,8 @@ def to_working_grid(case: MRICase, spacing: float | None, normalise: str = "zsco
             label = resample_to_grid(Volume(label, case.affine), shape, affine, "label").data
         if ignore is not None:
             ignore = resample_to_grid(Volume(ignore, case.affine), shape, affine, "mask").data
-    images = {m: normalise_intensity(v, mask, normalise) for m, v in images.items()}
+    names = {m: f"{m} of case {case.name!r}" + (f" ({case.paths[m]})" if m in case.paths else "") for m in images}
+    images = {m: normalise_intensity(v, mask, normalise, name=names[m]) for m, v in images.items()}
     return MRICase(
         name=case.name,
         images=images,
@@ -149,15 +150,24 @@ def prepare_open_ms(
             "open_ms_data not found under the data root (COURSE_DATA_DIR); use prepare_synthetic "
             "or point COURSE_DATA_DIR at the folder that holds open_ms_data/."
         )
-    files = find_cases(folder, OPEN_MS_LAYOUT, modalities, on_incomplete="skip")
+    files = find_cases(folder, OPEN_MS_LAYOUT, modalities, on_incomplete="skip" if patients is not None else "warn")
     if patients is not None:
         wanted = set(patients)
+        complete = [f.name for f in files]
         files = [f for f in files if f.name in wanted]
-        missing = wanted - {f.name for f in files}
-        if missing:
+        problems = []
+        for name in sorted(wanted - set(complete)):
+            if not (folder / name).is_dir():
+                problems.append(f"{name}: no folder {folder / name}")
+            else:
+                lacking = ", ".join(missing_files(folder / name, OPEN_MS_LAYOUT, modalities))
+                problems.append(f"{name}: {folder / name} has no file for {lacking}")
+        if problems:
             raise DataError(
-                f"open_ms_data under {folder} has no complete case {sorted(missing)}; "
-                "complete ones: patient07, patient19, patient26."
+                f"open_ms_data under {folder} lacks what patients {sorted(wanted)} need for {list(modalities)} "
+                f"and the GOLD_STANDARD mask: {'; '.join(problems)}. Complete ones here: "
+                f"{', '.join(complete) or 'none'}. Choose among those, or restore the missing files (download "
+                "open_ms_data again)."
             )
     return [prepare_case(load_case(f, OPEN_MS_LAYOUT, modalities), spacing, "open_ms") for f in files]
 
@@ -367,12 +377,41 @@ def evaluate_case(prob: np.ndarray, prepared: PreparedCase, threshold: float) ->
 
 
 def mean_metrics(rows: Sequence[dict[str, float]], keys: Sequence[str] = METRIC_KEYS) -> dict[str, float]:
-    """Means over rows of each key, NaN values left out (HD95 is NaN for an empty prediction)."""
+    """Means over rows of each key; NaN or infinite values (HD95 is NaN for an empty prediction) and rows
+    without the key are left out, with a :class:`~course_utils.errors.MetricWarning` saying how many of
+    which metric. A metric with no finite value at all has a NaN mean, and the warning says so.
+
+    Raises :class:`ValueError` for no rows and :class:`KeyError` for a key that no row has (a typo).
+    """
+    import difflib
+    import warnings
+
+    from ...errors import MetricWarning
+
+    if not rows:
+        raise ValueError("mean_metrics got no rows: there is nothing to average (did the evaluation run?).")
     out = {}
     for k in keys:
-        values = np.array([float(r[k]) for r in rows if k in r], dtype=float)
+        if not any(k in r for r in rows):
+            present = sorted({name for r in rows for name in r})
+            close = difflib.get_close_matches(k, present, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise KeyError(f"no row has {k!r}{hint}; the rows have: {', '.join(present)}.")
+        values = np.array([float(r[k]) if k in r else np.nan for r in rows], dtype=float)
         finite = values[np.isfinite(values)]
         out[k] = float(finite.mean()) if finite.size else float("nan")
+        left = len(values) - finite.size
+        if left:
+            missing = sum(k not in r for r in rows)
+            counts = {"NaN": int(np.isnan(values).sum()) - missing, "Inf": int(np.isinf(values).sum())}
+            counts["missing"] = missing
+            parts = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
+            if not finite.size:
+                what = "NaN" if counts["NaN"] == left else f"NaN, Inf or missing ({parts})"
+                message = f"{k}: all {left} values are {what}; its mean is NaN, not a number to report."
+            else:
+                message = f"{k}: {left} of {len(values)} values ({parts}) left out; the mean is over {finite.size}."
+            warnings.warn(message, MetricWarning, stacklevel=2)
     return out
 
 

@@ -1,11 +1,32 @@
 """The profiles of lesson 04_mri_lesions: knob -> value for ``smoke``, ``cpu`` and ``gpu``.
 
-Every profile has the same knobs.
+Every profile has the same knobs. A profile fixes the work (``epochs`` of ``samples_per_epoch`` patches,
+``synthesis_epochs`` for the synthesis exercise), never the clock: ``max_train_seconds`` is an optional
+cap, off (``None``) in every profile. The knobs this lesson alone has are declared in ``KNOBS``; the
+others in :data:`course_utils.knobs.COMMON`.
 
 Read through :func:`course_utils.config.get_config` (``get_config("04_mri_lesions", profile, knob=value)``).
 """
 
+from ...knobs import choice, number, positive, whole
+from ...metrics.threshold import PER_CASE_CRITERIA
+
 LESSON = "04_mri_lesions"
+
+KNOBS = {
+    "spacing": positive(8.0),
+    "n_synthetic": whole(0),
+    "n_synthetic_cases": whole(1),
+    "lesion_fraction": number(0.0, 1.0),
+    "per_lesion": number(0.0, 1.0),
+    "intensity_jitter": number(0.0, 1.0),
+    "infer_patch_size": whole(8),
+    "overlap": number(0.0, 1.0, high_open=True),
+    "synthesis_epochs": whole(1),
+    "threshold_criterion": choice(*PER_CASE_CRITERIA),
+    "rim_mm": number(0.0, 50.0),
+    "threshold_tolerance": number(0.0, 1.0),
+}
 
 SETTINGS = {
     "smoke": dict(
@@ -19,7 +40,7 @@ SETTINGS = {
         batch_size=4,
         samples_per_epoch=32,
         epochs=2,
-        train_seconds=10.0,
+        max_train_seconds=None,
         lr=3e-3,
         bce_weight=0.5,
         fn_weight=0.5,
@@ -28,7 +49,7 @@ SETTINGS = {
         infer_patch_size=32,
         overlap=0.25,
         tta="lr",
-        synthesis_seconds=5.0,
+        synthesis_epochs=2,
         amp="auto",
         channels_last=True,
         ema_decay=0.9,
@@ -47,8 +68,8 @@ SETTINGS = {
         intensity_jitter=0.1,
         batch_size=4,
         samples_per_epoch=128,
-        epochs=200,
-        train_seconds=255.0,
+        epochs=80,
+        max_train_seconds=None,
         lr=3e-3,
         bce_weight=0.5,
         fn_weight=0.5,
@@ -57,7 +78,7 @@ SETTINGS = {
         infer_patch_size=64,
         overlap=0.25,
         tta="lr",
-        synthesis_seconds=60.0,
+        synthesis_epochs=12,
         amp="auto",
         channels_last=True,
         ema_decay=0.998,
@@ -76,8 +97,8 @@ SETTINGS = {
         intensity_jitter=0.1,
         batch_size=4,
         samples_per_epoch=512,
-        epochs=400,
-        train_seconds=1200.0,
+        epochs=150,
+        max_train_seconds=None,
         lr=3e-3,
         bce_weight=0.5,
         fn_weight=0.5,
@@ -86,7 +107,7 @@ SETTINGS = {
         infer_patch_size=128,
         overlap=0.25,
         tta="lr",
-        synthesis_seconds=300.0,
+        synthesis_epochs=40,
         amp="auto",
         channels_last=True,
         ema_decay=0.999,

@@ -5,7 +5,46 @@ Every profile has the same knobs.
 Read through :func:`course_utils.config.get_config` (``get_config("05_transfer_learning", profile, knob=value)``).
 """
 
+from ...knobs import choice, number, text, whole
+
 LESSON = "05_transfer_learning"
+
+
+def _weights(value: str) -> str:
+    """``"imagenet"``, ``"lite"``, ``"auto"`` or the path of an existing weights file."""
+    from pathlib import Path
+
+    from ...errors import ConfigError
+    from ...models.pretrained import WEIGHT_CHOICES
+
+    names = [w for w in WEIGHT_CHOICES if w is not None]
+    if value not in names and not Path(value).expanduser().is_file():
+        from ...validate import check_choice
+
+        try:
+            check_choice("weights", value, names)
+        except ConfigError as err:
+            raise ConfigError(f"{err} Or give the path of an existing weights file.") from None
+    return value
+
+
+def _sizes(value: str) -> str:
+    """Training-set sizes as a comma list of whole numbers, e.g. ``"2,5,20"``."""
+    from .pipeline import parse_sizes
+
+    parse_sizes(value)
+    return value
+
+
+KNOBS = {
+    "weights": text(_weights),
+    "sizes": text(_sizes),
+    "max_test": whole(1),
+    "log_every": whole(1),
+    "encoder_lr_ratio": number(0.0, 1.0),
+    "threshold_images": whole(1),
+    "smp_input": choice("rgb", "rgb_clahe"),
+}
 
 SETTINGS = {
     "smoke": dict(

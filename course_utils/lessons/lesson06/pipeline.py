@@ -4,7 +4,7 @@ Checkpoints are found with :func:`course_utils.checkpoint.find_checkpoint` and r
 :class:`~course_utils.checkpoint.ModelRecord` alone (:func:`course_utils.checkpoint.load_model`).
 
 * :func:`drive_unet`: the DRIVE vessel U-Net of lesson 03, else a small one
-  trained here on DRIVE patches (or the synthetic fundus images) for ``train_seconds``.
+  trained here on DRIVE patches (or the synthetic fundus images) for ``epochs`` epochs.
 * :func:`mri_unet`: the 3D lesion U-Net of lesson 04, else a small 3D one
   trained here on :func:`mri_cases` (open_ms_data when present, else synthetic volumes).
 * :func:`imagenet_unet`: the fine-tuned smp U-Net of lesson 05, else the
@@ -38,6 +38,7 @@ from ...models.pretrained import pretrained_unet
 from ...mri import LesionPatchDataset, make_synthetic_cases, normalise_case, open_ms_cases, open_ms_dir
 from ...recipe import train_model
 from ...seeding import seed_everything
+from ...validate import check_int
 from ..lesson03 import pipeline as lesson03
 from ..lesson04 import pipeline as lesson04
 from ..lesson05 import pipeline as lesson05
@@ -78,14 +79,13 @@ def _seconds(value: float) -> str:
     return f"{value:.0f} s" if value >= 1 else f"{value:.1f} s"
 
 
-def _train_fallback(model: nn.Module, loader: Any, train_seconds: float, verbose: bool) -> None:
-    """The course recipe for ``train_seconds`` seconds on the CPU (lesson 06's small fallback networks)."""
+def _train_fallback(model: nn.Module, loader: Any, epochs: int, verbose: bool) -> None:
+    """The course recipe for ``epochs`` epochs on the CPU (lesson 06's small fallback networks)."""
     train_model(
         model,
         loader,
         lr=3e-3,
-        epochs=999,
-        max_seconds=float(train_seconds),
+        epochs=epochs,
         bce_weight=0.5,
         device="cpu",
         show_progress=False,
@@ -97,7 +97,7 @@ def _train_fallback(model: nn.Module, loader: Any, train_seconds: float, verbose
 def drive_unet(
     profiles: str | Sequence[str] = "cpu",
     *,
-    train_seconds: float = 10.0,
+    epochs: int = 20,
     seed: int = 0,
     max_train: int = 6,
     patch_size: int = 64,
@@ -105,7 +105,7 @@ def drive_unet(
     depth: int = 3,
     verbose: bool = True,
 ) -> TrainedNet:
-    """The vessel U-Net of lesson 03, or a small one trained here for ``train_seconds`` when absent.
+    """The vessel U-Net of lesson 03, or a small one trained here for ``epochs`` epochs when absent.
 
     The fallback follows lesson 03 (green channel + CLAHE, vessel-biased random patches, BCE + Dice)
     on at most ``max_train`` DRIVE training images (the synthetic fundus images without DRIVE).
@@ -128,7 +128,7 @@ def drive_unet(
             note=f"loaded the lesson 03 network from {path} (input: {channel} channel, preprocessed as in lesson 03).",
         )
     model, meta, seconds = train_drive_fallback(
-        train_seconds=train_seconds,
+        epochs=epochs,
         seed=seed,
         max_train=max_train,
         patch_size=patch_size,
@@ -145,14 +145,14 @@ def drive_unet(
         meta,
         None,
         note=f"no lesson 03 checkpoint found, so a small U-Net was TRAINED HERE on {meta['data']} "
-        f"fundus images ({_seconds(seconds)} with loading the data); run "
+        f"fundus images ({epochs} epochs, {_seconds(seconds)} with loading the data); run "
         "lesson 03 first for a better one.",
     )
 
 
 def train_drive_fallback(
     *,
-    train_seconds: float,
+    epochs: int,
     seed: int = 0,
     max_train: int = 6,
     patch_size: int = 64,
@@ -163,15 +163,14 @@ def train_drive_fallback(
 ) -> tuple[nn.Module, dict[str, Any], float]:
     """A small vessel U-Net trained with the lesson 03 recipe; returns ``(model, meta, seconds)``
     (``seconds``: data loading and training)."""
-    if train_seconds <= 0:
-        raise ValueError(f"train_seconds must be > 0, got {train_seconds}.")
+    check_int("epochs", epochs, 1)
     start = time.perf_counter()
     data = load_vessel_data(n_val=0, seed=seed, max_train=max_train, max_test=1)
     train = preprocess_cases(data.train, channel)
     seed_everything(seed)
     model = lesson03.build_vessel_model(input_channels(channel), base_width, depth)
     loader = patch_loader(train, patch_size=patch_size, batch_size=8, samples_per_epoch=64, seed=seed)
-    _train_fallback(model, loader, train_seconds, verbose)
+    _train_fallback(model, loader, epochs, verbose)
     meta = {
         "lesson": "06_activation_maximization (fallback)",
         "data": data.source,
@@ -213,7 +212,7 @@ def voxel_spacing(value: float | Sequence[float]) -> float:
 def mri_unet(
     profiles: str | Sequence[str] = "cpu",
     *,
-    train_seconds: float = 10.0,
+    epochs: int = 20,
     seed: int = 0,
     modalities: Sequence[str] = ("FLAIR", "T1"),
     spacing: float = 3.0,
@@ -223,7 +222,7 @@ def mri_unet(
     cases: Sequence | None = None,
     verbose: bool = True,
 ) -> TrainedNet:
-    """The 3D lesion U-Net of lesson 04, or a small one trained here for ``train_seconds`` when absent.
+    """The 3D lesion U-Net of lesson 04, or a small one trained here for ``epochs`` epochs when absent.
 
     Inputs: z-scored volumes ``(C, D, H, W)``, one channel per ``meta["modalities"]``; ``meta["spacing_mm"]``
     is one number (:func:`voxel_spacing`). The fallback trains on ``cases`` (default :func:`mri_cases`)
@@ -247,7 +246,7 @@ def mri_unet(
             note=f"loaded the lesson 04 network from {path} (modalities {meta['modalities']}).",
         )
     model, meta, seconds = train_mri_fallback(
-        train_seconds=train_seconds,
+        epochs=epochs,
         seed=seed,
         modalities=modalities,
         spacing=spacing,
@@ -267,13 +266,13 @@ def mri_unet(
         None,
         value_range=(-3.0, 3.0),
         note=f"no lesson 04 checkpoint found, so a small 3D U-Net was TRAINED HERE on {meta['data']} volumes "
-        f"({_seconds(seconds)} with loading the data); run lesson 04 first for a better one.",
+        f"({epochs} epochs, {_seconds(seconds)} with loading the data); run lesson 04 first for a better one.",
     )
 
 
 def train_mri_fallback(
     *,
-    train_seconds: float,
+    epochs: int,
     seed: int = 0,
     modalities: Sequence[str] = ("FLAIR", "T1"),
     spacing: float = 3.0,
@@ -285,8 +284,7 @@ def train_mri_fallback(
 ) -> tuple[nn.Module, dict[str, Any], float]:
     """A small 3D lesion U-Net trained on lesion-centred patches; returns ``(model, meta, seconds)``
     (``seconds``: data loading and training)."""
-    if train_seconds <= 0:
-        raise ValueError(f"train_seconds must be > 0, got {train_seconds}.")
+    check_int("epochs", epochs, 1)
     start = time.perf_counter()
     source = "given"
     if cases is None:
@@ -305,7 +303,7 @@ def train_mri_fallback(
     seed_everything(seed)
     model = UNet(in_channels=len(modalities), out_channels=1, dims=3, depth=depth, base_width=base_width)
     loader = DataLoader(dataset, batch_size=4, shuffle=False)
-    _train_fallback(model, loader, train_seconds, verbose)
+    _train_fallback(model, loader, epochs, verbose)
     meta = {
         "lesson": "06_activation_maximization (fallback)",
         "data": source,

@@ -5,12 +5,36 @@ Every profile has the same knobs.
 Read through :func:`course_utils.config.get_config` (``get_config("06_activation_maximization", profile, knob=value)``).
 """
 
+from ...knobs import number, text, whole
+
 LESSON = "06_activation_maximization"
+
+
+def _profiles(value: str) -> str:
+    """A comma list of profiles whose checkpoints may be used, e.g. ``"cpu,gpu,smoke"``."""
+    from ...config import parse_profiles
+
+    parse_profiles(value)
+    return value
+
+
+KNOBS = {
+    "checkpoint_profiles": text(_profiles),
+    "fallback_epochs": whole(1),
+    "n_images": whole(1),
+    "mri_size": whole(8),
+    "encoder_size": whole(16),
+    "mri_steps": whole(1),
+    "n_filters": whole(1),
+    "tv": number(0.0, 100.0),
+    "l2": number(0.0, 100.0),
+    "jitter": whole(0),
+}
 
 SETTINGS = {
     "smoke": dict(
         checkpoint_profiles="smoke",
-        train_seconds=2.0,
+        fallback_epochs=3,
         n_images=2,
         image_size=32,
         mri_size=16,
@@ -26,7 +50,7 @@ SETTINGS = {
     ),
     "cpu": dict(
         checkpoint_profiles="cpu,gpu,smoke",
-        train_seconds=45.0,
+        fallback_epochs=60,
         n_images=6,
         image_size=96,
         mri_size=24,
@@ -42,7 +66,7 @@ SETTINGS = {
     ),
     "gpu": dict(
         checkpoint_profiles="gpu,cpu,smoke",
-        train_seconds=60.0,
+        fallback_epochs=80,
         n_images=10,
         image_size=128,
         mri_size=48,
