@@ -3,7 +3,7 @@
 Run from the repository root with ``course_utils`` importable (``PYTHONPATH=.``)::
 
     python benchmarks/bench_drive.py --profile smoke              # under a minute, checks that it runs
-    python benchmarks/bench_drive.py --profile cpu --threads 2    # at most 10 minutes of training
+    python benchmarks/bench_drive.py --profile cpu --threads 2    # the profile's 42 epochs (about 10 minutes)
     python benchmarks/bench_drive.py --profile gpu
     python benchmarks/bench_drive.py --profile cpu --set patch_size=128 --set base_width=12
 

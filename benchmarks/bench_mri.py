@@ -3,7 +3,7 @@
 Run from the repository root with ``course_utils`` importable (``PYTHONPATH=.``)::
 
     python benchmarks/bench_mri.py --profile smoke              # seconds, checks that it runs
-    python benchmarks/bench_mri.py --profile cpu --threads 2    # about 4 minutes of training per fold, 14 in all
+    python benchmarks/bench_mri.py --profile cpu --threads 2    # the profile's 80 epochs per fold
     python benchmarks/bench_mri.py --profile gpu
     python benchmarks/bench_mri.py --profile cpu --set spacing=1.5 --set patch_size=40
 

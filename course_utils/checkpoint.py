@@ -185,8 +185,8 @@ def save_checkpoint(
 
     ``on_exists``: ``"error"`` (default) refuses to replace an existing file,
     ``"rename"`` saves next to it as ``name-001.pt`` and says so, ``"overwrite"``
-    replaces it. The write is atomic (temporary file, then rename); the file gets the usual mode of
-    a new file under the umask (``0o644`` for umask ``022``). A folder as ``path`` is refused. Returns the
+    replaces it (keeping the replaced file's mode). The write is atomic (temporary file, then rename); a new
+    file gets the usual mode under the umask (``0o644`` for umask ``022``). A folder as ``path`` is refused. Returns the
     path actually written. ``model_config`` defaults to ``model.config`` when the
     model has one, so that :func:`load_checkpoint` callers can rebuild it; with a ``record``
     (:class:`ModelRecord`) it is the record's, and :func:`load_model` can use the file alone.
@@ -220,16 +220,26 @@ def save_checkpoint(
         "record": record.to_dict() if record is not None else None,
         "torch_version": str(torch.__version__),
     }
+    if hasattr(history, "planned_epochs"):  # the work asked for, and whether a time cap cut it short
+        payload["meta"].setdefault("planned_epochs", history.planned_epochs)
+        payload["meta"].setdefault("time_capped", history.time_capped)
+    mode = path.stat().st_mode & 0o777 if path.exists() else default_file_mode()  # overwriting keeps the mode
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         torch.save(payload, tmp)
-        os.chmod(tmp, default_file_mode())  # mkstemp makes 0o600 whatever the umask
+        os.chmod(tmp, mode)  # mkstemp makes 0o600 whatever the umask
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _format_number(text: str) -> int:
+    """``"course_utils.checkpoint/2"`` -> 2 (0 when the part after the slash is not a number)."""
+    tail = text.rsplit("/", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
 def load_checkpoint(
@@ -271,9 +281,15 @@ def load_checkpoint(
         raise CorruptFileError(corrupt.format(f"{type(err).__name__}: {reason}")) from err
     found = ckpt.get("format") if isinstance(ckpt, dict) else None
     if isinstance(found, str) and found.startswith(FORMAT.split("/")[0] + "/") and found != FORMAT:
-        raise ValueError(
-            f"{path} was written by a newer version of the course (format {found!r}; this one reads {FORMAT!r}): "
+        newer = _format_number(found) > _format_number(FORMAT)
+        advice = (
             "update the course (git pull, then pip install -e .), or re-run the lesson with this version."
+            if newer
+            else "re-run the lesson that saves it with this version of the course."
+        )
+        raise ValueError(
+            f"{path} was written by {'a newer' if newer else 'an older'} version of the course "
+            f"(format {found!r}; this one reads {FORMAT!r}): {advice}"
         )
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(

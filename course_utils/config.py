@@ -57,9 +57,13 @@ def lesson_settings(lesson: str) -> dict[str, dict[str, Any]]:
     Found by name (the general layers never import lesson code; each lesson registers nothing, its
     ``SETTINGS`` dict is simply read here).
     """
+    return _settings_module(lesson).SETTINGS
+
+
+def _settings_module(lesson: str) -> Any:
     import importlib
 
-    return importlib.import_module(lesson_package(lesson) + ".settings").SETTINGS
+    return importlib.import_module(lesson_package(lesson) + ".settings")
 
 
 def lesson_knobs(lesson: str) -> dict[str, Knob]:
@@ -67,9 +71,7 @@ def lesson_knobs(lesson: str) -> dict[str, Knob]:
 
     Raises :class:`ConfigError` if a knob of the profiles is declared nowhere (a course bug).
     """
-    import importlib
-
-    module = importlib.import_module(lesson_package(lesson) + ".settings")
+    module = _settings_module(lesson)
     own = getattr(module, "KNOBS", {})
     names = {name for values in module.SETTINGS.values() for name in values}
     missing = sorted(n for n in names if n not in own and n not in COMMON)
@@ -169,7 +171,8 @@ def parse_overrides(lesson: str, profile: str, pairs: Sequence[str]) -> dict[str
 def get_config(lesson: str, profile: str = "cpu", **overrides: Any) -> Config:
     """Settings for ``lesson`` under ``profile``, with single knobs overridden.
 
-    ``None`` overrides are ignored (so a parameters cell can say ``epochs = None``).
+    ``None`` overrides take the profile's value (so a parameters cell can say ``epochs = None``); the
+    knob's name is checked all the same.
     Raises :class:`ConfigError` for an unknown profile, lesson or knob, or a value outside the knob's
     range or choices (with the closest choice), and :class:`ConfigTypeError` for a value of the wrong type.
     """
@@ -182,11 +185,24 @@ def get_config(lesson: str, profile: str = "cpu", **overrides: Any) -> Config:
         if value is not None:
             values[name] = value
     checked = {name: knobs[name].validate(name, value) for name, value in values.items()}
+    cross_check = getattr(_settings_module(lesson), "check", None)
+    if cross_check is not None:  # knobs that depend on each other (a patch size the U-Net can divide...)
+        cross_check(checked)
     return Config(lesson, resolved, checked)
+
+
+RENAMED = {
+    "train_seconds": ("epochs", "fallback_epochs", "max_train_seconds"),
+    "synthesis_seconds": ("synthesis_epochs",),
+}
+"""Knobs of earlier versions of the course -> the knobs that replaced them (named in the unknown-knob message)."""
 
 
 def _unknown_msg(name: str, known: Mapping, lesson: str | None, what: str = "knob") -> str:
     close = difflib.get_close_matches(str(name), list(known), n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
+    instead = [repr(r) for r in RENAMED.get(str(name), ()) if r in known]
+    if what == "knob" and instead:
+        hint = f" It was removed (profiles now fix the work, not the clock): use {' or '.join(instead)}."
     where = f" for lesson {lesson!r}" if lesson else ""
     return f"Unknown {what} {name!r}{where}.{hint} Known: {', '.join(sorted(known))}."

@@ -5,7 +5,9 @@ so a typo (``tta="flip"``) or an impossible number (``epochs=0``, ``lr=nan``) fa
 naming the knob, what it accepts and (for text) the closest allowed value - not after the training.
 
 The knobs most lessons share are declared here (:data:`COMMON`); each lesson's ``settings.py`` declares
-its own in ``KNOBS``, and a lesson's ``KNOBS`` entry wins over a common one of the same name.
+its own in ``KNOBS``, and a lesson's ``KNOBS`` entry wins over a common one of the same name. A lesson's
+``settings.check(values)``, when it has one, then checks knobs that depend on each other (a patch size the
+U-Net can divide, at least one batch per epoch), with :func:`check_divisible` and :func:`check_at_least`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, Callable
 
 from .errors import ConfigError, ConfigTypeError
 from .inference import TTA_CHOICES
+from .precision import AMP_CHOICES
 from .validate import check_choice
 
 TRUE_WORDS, FALSE_WORDS = ("true", "yes", "1"), ("false", "no", "0")
@@ -48,7 +51,8 @@ class Knob:
         elif self.kind is bool:
             text = "True or False"
         elif self.kind is str:
-            text = "a text" + (f" accepted by {self.check.__name__}" if self.check else "")
+            doc = (self.check.__doc__ or "").strip().splitlines() if self.check else []
+            text = "a text" + (": " + doc[0].replace("``", "").rstrip(".") if doc else "")
         else:
             text = "a whole number" if self.kind is int else "a finite number"
             if self.low is not None and self.high is not None:
@@ -64,6 +68,8 @@ class Knob:
             return None
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if self.kind is str and self.check is not None and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # -p sizes=20 arrives as the number 20
         if isinstance(value, bool) != (self.kind is bool) or not isinstance(value, self.kind):
             raise ConfigTypeError(
                 f"Knob {name!r} takes {self.describe()}; got {value!r} of type {type(value).__name__}."
@@ -130,6 +136,37 @@ def text(check: Callable[[str], Any]) -> Knob:
 
 FLAG = Knob(bool)
 
+
+def _amp(value: str) -> str:
+    """Mixed precision: auto, off, bf16 or fp16 (fp16 needs a CUDA GPU)."""
+    if value == "fp16":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("amp='fp16' needs a CUDA GPU; on a CPU use amp='bf16' or amp='auto'.")
+    return value
+
+
+def check_divisible(values: dict[str, Any], size_knobs: tuple[str, ...], divisor: int, why: str) -> None:
+    """Raise :class:`ConfigError` unless every knob in ``size_knobs`` is a multiple of ``divisor``."""
+    for name in size_knobs:
+        if values[name] % divisor:
+            lower, upper = values[name] // divisor * divisor, (values[name] // divisor + 1) * divisor
+            raise ConfigError(
+                f"Knob {name!r} = {values[name]} must be a multiple of {divisor} ({why}); "
+                f"try {max(lower, divisor)} or {upper}."
+            )
+
+
+def check_at_least(values: dict[str, Any], name: str, other: str) -> None:
+    """Raise :class:`ConfigError` unless knob ``name`` is at least knob ``other``."""
+    if values[name] < values[other]:
+        raise ConfigError(
+            f"Knob {name!r} = {values[name]} is smaller than {other!r} = {values[other]}: "
+            f"an epoch would hold no full batch; raise {name} or lower {other}."
+        )
+
+
 COMMON: dict[str, Knob] = {
     "seed": whole(0),
     "epochs": whole(1),
@@ -150,7 +187,7 @@ COMMON: dict[str, Knob] = {
     "n_val": whole(0),
     "augment": number(0.0, 2.0),
     "vessel_bias": number(0.0, 1.0),
-    "amp": choice("auto", "off", "bf16", "fp16"),
+    "amp": Knob(str, choices=tuple(a for a in AMP_CHOICES if isinstance(a, str)), check=_amp),
     "channels_last": FLAG,
     "tta": choice(*TTA_CHOICES),
     "max_train_seconds": positive(optional=True),
@@ -158,4 +195,15 @@ COMMON: dict[str, Knob] = {
 """Knobs that mean the same in every lesson that has them."""
 
 
-__all__ = ["COMMON", "FLAG", "Knob", "choice", "number", "positive", "text", "whole"]
+__all__ = [
+    "COMMON",
+    "FLAG",
+    "Knob",
+    "check_at_least",
+    "check_divisible",
+    "choice",
+    "number",
+    "positive",
+    "text",
+    "whole",
+]

@@ -36,7 +36,7 @@ class WarmupCosine(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def factor_at(self, progress: float) -> float:
-        """The multiplier of the initial learning rate at ``progress`` in [0, 1] of the budget."""
+        """The multiplier of the initial learning rate at ``progress`` in [0, 1] of the planned steps."""
         p = min(max(progress, 0.0), 1.0)
         if self.warmup and p < self.warmup:
             return max(p / self.warmup, 0.01)
@@ -44,7 +44,7 @@ class WarmupCosine(LRScheduler):
         return self.final_ratio + (1.0 - self.final_ratio) * 0.5 * (1.0 + math.cos(math.pi * q))
 
     def lr_at(self, progress: float, group: int = 0) -> float:
-        """The learning rate of parameter group ``group`` at ``progress`` in [0, 1] of the budget."""
+        """The learning rate of parameter group ``group`` at ``progress`` in [0, 1] of the planned steps."""
         return self.base_lrs[group] * self.factor_at(progress)
 
     def progress(self) -> float:

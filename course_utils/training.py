@@ -71,8 +71,9 @@ class History:
         text = f"{len(self)} of {self.planned_epochs or len(self)} planned epochs in {self.seconds:.0f} s"
         if self.time_capped:
             text += (
-                " - STOPPED BY THE TIME CAP: the learning-rate schedule did not finish, so this run's numbers"
-                " will fall short of the lesson's reference (leave the cap at None to train the profile's full work)"
+                " - STOPPED BY THE TIME CAP before the planned work (and before the end of any learning-rate"
+                " schedule), so this run's numbers will fall short of the lesson's reference (leave the cap at"
+                " None to train the profile's full work)"
             )
         return text
 

@@ -34,7 +34,7 @@ def test_a_bad_profile_value_is_caught_too(monkeypatch):
         ("03_drive_vessels", "tta", "flip", r"tta='flip' is not supported\. Did you mean 'flips'\?"),
         ("04_mri_lesions", "tta", "flip", r"Did you mean 'flips'\?"),
         ("04_mri_lesions", "threshold_criterion", "dicee", r"Did you mean 'dice'\?"),
-        ("03_drive_vessels", "amp", "yes", r"amp='yes' is not supported.*'auto', 'off', 'bf16', 'fp16'"),
+        ("03_drive_vessels", "amp", "yes", r"amp='yes' is not supported.*'bf16', 'fp16'"),
         ("03_drive_vessels", "channel", "gren", r"Did you mean 'green'\?"),
         ("05_transfer_learning", "smp_input", "rgb-clahe", r"Did you mean 'rgb_clahe'\?"),
         ("05_transfer_learning", "weights", "imagnet", r"Did you mean 'imagenet'\?.*path of an existing weights file"),
@@ -101,3 +101,42 @@ def test_knob_describe_and_ranges():
     assert COMMON["max_train_seconds"].describe() == "a finite number > 0, or None"
     assert COMMON["max_train_seconds"].validate("max_train_seconds", None) is None
     assert COMMON["lr"].validate("lr", 1) == 1.0 and isinstance(COMMON["lr"].validate("lr", 1), float)
+
+
+@pytest.mark.parametrize(
+    "lesson, overrides, message",
+    [
+        ("03_drive_vessels", dict(patch_size=90), r"'patch_size' = 90 must be a multiple of 4.*try 88 or 92"),
+        ("04_mri_lesions", dict(infer_patch_size=50), r"'infer_patch_size' = 50 must be a multiple of 4"),
+        ("04_mri_lesions", dict(samples_per_epoch=2, batch_size=4), r"'samples_per_epoch' = 2 is smaller than"),
+        ("03_drive_vessels", dict(samples_per_epoch=8, batch_size=16), r"no full batch"),
+        ("05_transfer_learning", dict(patch_size=80), r"multiple of 32 \(the EfficientNet encoder"),
+    ],
+)
+def test_knobs_that_depend_on_each_other_are_checked_together(lesson, overrides, message):
+    """Further bad inputs: these used to fail after the data was prepared (patch_batches) or inside the U-Net."""
+    with pytest.raises(ConfigError, match=message):
+        get_config(lesson, "smoke", **overrides)
+
+
+def test_fp16_without_a_gpu_fails_in_get_config(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="amp='fp16' needs a CUDA GPU"):
+        get_config("03_drive_vessels", "smoke", amp="fp16")
+
+
+def test_a_removed_knob_names_what_replaced_it():
+    with pytest.raises(ConfigError, match=r"'train_seconds'.*removed.*use 'epochs' or 'max_train_seconds'"):
+        get_config("03_drive_vessels", "cpu", train_seconds=585.0)
+    with pytest.raises(ConfigError, match=r"use 'fallback_epochs'"):
+        get_config("06_activation_maximization", "cpu", train_seconds=45.0)
+    with pytest.raises(ConfigError, match=r"use 'synthesis_epochs'"):
+        get_config("04_mri_lesions", "cpu", synthesis_seconds=60.0)
+
+
+def test_a_text_knob_describes_itself_in_words_and_takes_a_number_from_the_runner():
+    with pytest.raises(ConfigTypeError, match=r"'sizes' takes a text: Training-set sizes as a comma list"):
+        get_config("05_transfer_learning", "smoke", sizes=[2, 5])
+    assert get_config("05_transfer_learning", "smoke", sizes=20).sizes == "20"  # -p sizes=20 is JSON 20

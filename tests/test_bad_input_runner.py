@@ -320,3 +320,20 @@ def test_further_wrong_kind_checkpoint_and_zip_that_is_no_checkpoint(tmp_path):
         z.writestr("readme.txt", "not a model")
     with pytest.raises(ValueError, match="corrupt or incomplete"):
         load_checkpoint(other)
+
+
+def test_overwrite_keeps_a_private_file_private(tmp_path):
+    """Review finding: overwriting must keep the replaced file's mode (a deliberate 0600 stays 0600)."""
+    path = save_checkpoint(tmp_path / "private.pt", _net())
+    path.chmod(0o600)
+    save_checkpoint(path, _net(), on_exists="overwrite")
+    assert _mode(path) == 0o600
+
+
+def test_an_older_checkpoint_format_is_called_older(tmp_path):
+    import torch
+
+    path = tmp_path / "old.pt"
+    torch.save({"format": "course_utils.checkpoint/0"}, path)
+    with pytest.raises(ValueError, match="an older version of the course"):
+        load_checkpoint(path)

@@ -158,7 +158,8 @@ def test_threshold_and_metrics_on_native_grid():
 
 def test_mean_metrics_skips_nan():
     rows = [{"dice": 0.5, "hd95_mm": float("nan")}, {"dice": 0.7, "hd95_mm": 4.0}]
-    out = mean_metrics(rows, ("dice", "hd95_mm"))
+    with pytest.warns(UserWarning, match="1 of 2 values"):
+        out = mean_metrics(rows, ("dice", "hd95_mm"))
     assert out["dice"] == pytest.approx(0.6) and out["hd95_mm"] == 4.0
 
 

@@ -105,3 +105,13 @@ def test_a_cap_that_is_not_hit_changes_nothing(tmp_path, monkeypatch, recwarn):
     assert not capped_history.time_capped and len(capped_history) == 3
     assert plain == capped and not [w for w in recwarn if issubclass(w.category, TimeCapWarning)]
     assert capped_history.describe().startswith("3 of 3 planned epochs")
+
+
+def test_a_checkpoint_says_whether_a_time_cap_cut_its_training(tmp_path):
+    from course_utils.checkpoint import load_checkpoint, save_checkpoint
+    from course_utils.training import History
+
+    net = torch.nn.Conv2d(1, 1, 1)
+    history = History([{"epoch": 1, "train_loss": 0.5, "seconds": 2.0}], planned_epochs=40, time_capped=True)
+    meta = load_checkpoint(save_checkpoint(tmp_path / "capped.pt", net, history=history))["meta"]
+    assert meta["planned_epochs"] == 40 and meta["time_capped"] is True

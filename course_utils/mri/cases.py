@@ -213,15 +213,8 @@ def find_cases(
         raise DataError(
             f"case folder {root} does not exist; point it at the folder that holds one sub-folder per case."
         )
-    names = list(modalities) if modalities is not None else list(layout.modalities)
-    unknown = [m for m in names if m not in layout.modalities]
-    if unknown:
-        raise ValueError(
-            f"modalities {unknown} are not in layout {layout.name!r}, which has {list(layout.modalities)}."
-        )
-    wanted: dict[str, Patterns] = {m: layout.modalities[m] for m in names}
-    if layout.label is not None and require_label:
-        wanted["label"] = layout.label
+    wanted = _wanted(layout, modalities, require_label)
+    names = [role for role in wanted if role != "label"]
     candidates: set[Path] = set()
     for patterns in wanted.values():
         for pattern in _alternatives(patterns):
@@ -234,13 +227,8 @@ def find_cases(
     candidates = {c for c in candidates if not any(o != c and o in c.parents for o in candidates)}
     cases = []
     for folder in sorted(candidates, key=lambda p: _natural_key(str(p.relative_to(root)))):
-        found, missing = {}, []
-        for role, patterns in wanted.items():
-            path = _resolve(folder, patterns)
-            if path is None:
-                missing.append(f"{role} ({' or '.join(_alternatives(patterns))})")
-            else:
-                found[role] = path
+        found = {role: path for role, path in ((r, _resolve(folder, p)) for r, p in wanted.items()) if path}
+        missing = _missing(folder, wanted)
         if missing:
             if on_incomplete == "warn" and any(m in found for m in names):
                 warnings.warn(
@@ -275,10 +263,25 @@ def missing_files(
     folder: str | Path, layout: CaseLayout, modalities: Sequence[str] | None = None, require_label: bool = True
 ) -> list[str]:
     """What ``folder`` lacks to be a complete case of ``layout``, e.g. ``["T1 (T1_*.nii.gz)"]`` (empty: complete)."""
-    folder = Path(folder)
-    wanted: dict[str, Patterns] = {m: layout.modalities[m] for m in (modalities or layout.modalities)}
+    return _missing(Path(folder), _wanted(layout, modalities, require_label))
+
+
+def _wanted(layout: CaseLayout, modalities: Sequence[str] | None, require_label: bool) -> dict[str, Patterns]:
+    """Role (a modality or ``"label"``) -> file patterns that a complete case of ``layout`` has."""
+    names = list(modalities) if modalities is not None else list(layout.modalities)
+    unknown = [m for m in names if m not in layout.modalities]
+    if unknown:
+        raise ValueError(
+            f"modalities {unknown} are not in layout {layout.name!r}, which has {list(layout.modalities)}."
+        )
+    wanted: dict[str, Patterns] = {m: layout.modalities[m] for m in names}
     if layout.label is not None and require_label:
         wanted["label"] = layout.label
+    return wanted
+
+
+def _missing(folder: Path, wanted: dict[str, Patterns]) -> list[str]:
+    """``"T1 (T1_*.nii.gz)"`` for each role of ``wanted`` that ``folder`` has no file for."""
     return [
         f"{role} ({' or '.join(_alternatives(patterns))})"
         for role, patterns in wanted.items()
@@ -365,7 +368,7 @@ def load_case(
         inside = np.asarray(volumes[m].data)[mask]
         if inside.min() == inside.max():
             raise DataError(
-                f"modality {m} of case {files.name!r} ({files.modalities[m]}) is constant ({float(inside[0]):g}) "
+                f"modality {image_name(files.name, m, files.modalities[m])} is constant ({float(inside[0]):g}) "
                 "inside the brain: it holds no image (an all-zero file is a failed export or conversion). "
                 f"Replace the file, or load the case without {m} (modalities=[...])."
             )
@@ -389,7 +392,7 @@ def load_case(
             label_map = resample_to_grid(Volume(label_map, ref.affine), shape, affine, "label").data
     if normalise is not None:
         images = {
-            m: normalise_intensity(v, mask, normalise, name=f"{m} of case {files.name!r} ({files.modalities[m]})")
+            m: normalise_intensity(v, mask, normalise, name=image_name(files.name, m, files.modalities[m]))
             for m, v in images.items()
         }
 
@@ -438,16 +441,15 @@ def normalise_case(case: MRICase, method: str = "zscore") -> MRICase:
     return replace(
         case,
         images={
-            m: normalise_intensity(v, case.brain_mask, method, name=_image_name(case, m))
+            m: normalise_intensity(v, case.brain_mask, method, name=image_name(case.name, m, case.paths.get(m)))
             for m, v in case.images.items()
         },
     )
 
 
-def _image_name(case: MRICase, modality: str) -> str:
-    """``"FLAIR of case 'patient07' (<file>)"``: how errors name one image of a case."""
-    path = case.paths.get(modality)
-    return f"{modality} of case {case.name!r}" + (f" ({path})" if path is not None else "")
+def image_name(case: str, modality: str, path: str | Path | None = None) -> str:
+    """``"FLAIR of case 'patient07' (<file>)"``: how errors and warnings name one image of a case."""
+    return f"{modality} of case {case!r}" + (f" ({path})" if path is not None else "")
 
 
 # ----- open_ms_data --------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import DataError
+from ..files import check_target
 from ..validate import check_choice
 
 AFFINE_ATOL = 1e-3  # mm: affines that differ by less are "the same grid"
@@ -232,8 +233,7 @@ def save_volume(
         raise ValueError(f"expected a 3D volume (X, Y, Z), got shape {vol.data.shape}.")
     if not (path.name.endswith(".nii") or path.name.endswith(".nii.gz")):
         raise ValueError(f"{path}: NIfTI file names end in .nii or .nii.gz.")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it or choose another file name.")
+    check_target(path, overwrite=overwrite, example="prediction.nii.gz")  # a user's file, a folder, read-only
     path.parent.mkdir(parents=True, exist_ok=True)
     nib.save(vol.to_nifti(dtype), str(path))
     return path

@@ -8,7 +8,7 @@ Read through :func:`course_utils.config.get_config` (``get_config("03_drive_vess
 """
 
 from ...data.fundus import CHANNELS
-from ...knobs import choice, whole
+from ...knobs import check_at_least, check_divisible, choice, whole
 
 LESSON = "03_drive_vessels"
 
@@ -89,3 +89,10 @@ SETTINGS = {
         seed=0,
     ),
 }
+
+
+def check(values: dict) -> None:
+    """Knobs that depend on each other: the U-Net divides the patch ``depth - 1`` times; an epoch holds a batch."""
+    why = f"the U-Net of depth {values['depth']} halves it"
+    check_divisible(values, ("patch_size",), 2 ** (values["depth"] - 1), why)
+    check_at_least(values, "samples_per_epoch", "batch_size")

@@ -38,7 +38,7 @@ from ...inference import sliding_window_inference
 from ...metrics.lesions import dice, lesion_metrics
 from ...metrics.threshold import bounding_box, choose_threshold
 from ...models import UNet
-from ...mri.cases import OPEN_MS_LAYOUT, MRICase, find_cases, load_case, missing_files, open_ms_dir
+from ...mri.cases import OPEN_MS_LAYOUT, MRICase, find_cases, image_name, load_case, missing_files, open_ms_dir
 from ...mri.io import Volume, load_volume, normalise_intensity, resample_to_grid, resample_to_voxel_size, to_canonical
 from ...mri.patches import LesionPatchDataset, patch_shape
 from ...mri.synthetic import make_synthetic_cases
@@ -102,8 +102,10 @@ def to_working_grid(case: MRICase, spacing: float | None, normalise: str = "zsco
             label = resample_to_grid(Volume(label, case.affine), shape, affine, "label").data
         if ignore is not None:
             ignore = resample_to_grid(Volume(ignore, case.affine), shape, affine, "mask").data
-    names = {m: f"{m} of case {case.name!r}" + (f" ({case.paths[m]})" if m in case.paths else "") for m in images}
-    images = {m: normalise_intensity(v, mask, normalise, name=names[m]) for m, v in images.items()}
+    images = {
+        m: normalise_intensity(v, mask, normalise, name=image_name(case.name, m, case.paths.get(m)))
+        for m, v in images.items()
+    }
     return MRICase(
         name=case.name,
         images=images,
@@ -164,8 +166,8 @@ def prepare_open_ms(
                 problems.append(f"{name}: {folder / name} has no file for {lacking}")
         if problems:
             raise DataError(
-                f"open_ms_data under {folder} lacks what patients {sorted(wanted)} need for {list(modalities)} "
-                f"and the GOLD_STANDARD mask: {'; '.join(problems)}. Complete ones here: "
+                f"open_ms_data under {folder} lacks what patients {sorted(wanted - set(complete))} need for "
+                f"{list(modalities)} and the GOLD_STANDARD mask: {'; '.join(problems)}. Complete ones here: "
                 f"{', '.join(complete) or 'none'}. Choose among those, or restore the missing files (download "
                 "open_ms_data again)."
             )

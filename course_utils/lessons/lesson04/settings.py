@@ -8,7 +8,7 @@ others in :data:`course_utils.knobs.COMMON`.
 Read through :func:`course_utils.config.get_config` (``get_config("04_mri_lesions", profile, knob=value)``).
 """
 
-from ...knobs import choice, number, positive, whole
+from ...knobs import check_at_least, check_divisible, choice, number, positive, whole
 from ...metrics.threshold import PER_CASE_CRITERIA
 
 LESSON = "04_mri_lesions"
@@ -19,13 +19,13 @@ KNOBS = {
     "n_synthetic_cases": whole(1),
     "lesion_fraction": number(0.0, 1.0),
     "per_lesion": number(0.0, 1.0),
-    "intensity_jitter": number(0.0, 1.0),
+    "intensity_jitter": number(0.0, 1.0, high_open=True),
     "infer_patch_size": whole(8),
     "overlap": number(0.0, 1.0, high_open=True),
     "synthesis_epochs": whole(1),
     "threshold_criterion": choice(*PER_CASE_CRITERIA),
     "rim_mm": number(0.0, 50.0),
-    "threshold_tolerance": number(0.0, 1.0),
+    "threshold_tolerance": number(0.0, 1.0, high_open=True),
 }
 
 SETTINGS = {
@@ -117,3 +117,11 @@ SETTINGS = {
         seed=0,
     ),
 }
+
+
+def check(values: dict) -> None:
+    """Knobs that depend on each other: the U-Net divides both patch sizes ``depth - 1`` times; an epoch
+    holds a batch."""
+    why = f"the U-Net of depth {values['depth']} halves it"
+    check_divisible(values, ("patch_size", "infer_patch_size"), 2 ** (values["depth"] - 1), why)
+    check_at_least(values, "samples_per_epoch", "batch_size")

@@ -5,7 +5,7 @@ Every profile has the same knobs.
 Read through :func:`course_utils.config.get_config` (``get_config("05_transfer_learning", profile, knob=value)``).
 """
 
-from ...knobs import choice, number, text, whole
+from ...knobs import check_divisible, choice, positive, text, whole
 
 LESSON = "05_transfer_learning"
 
@@ -41,7 +41,7 @@ KNOBS = {
     "sizes": text(_sizes),
     "max_test": whole(1),
     "log_every": whole(1),
-    "encoder_lr_ratio": number(0.0, 1.0),
+    "encoder_lr_ratio": positive(1.0),
     "threshold_images": whole(1),
     "smp_input": choice("rgb", "rgb_clahe"),
 }
@@ -105,3 +105,8 @@ SETTINGS = {
         seed=0,
     ),
 }
+
+
+def check(values: dict) -> None:
+    """Knobs that depend on each other: the EfficientNet encoder halves the patch five times."""
+    check_divisible(values, ("patch_size",), 32, "the EfficientNet encoder halves it five times")
