@@ -54,3 +54,16 @@ def empty_data_root(tmp_path, monkeypatch) -> Path:
     empty.mkdir()
     monkeypatch.setenv("COURSE_DATA_DIR", str(empty))
     return empty
+
+
+def write_notebook(path: Path, sources: list[str], tag_first: bool = True) -> Path:
+    """A small notebook of code cells at ``path``; the first is tagged ``parameters`` unless ``tag_first`` is False."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    if tag_first:
+        nb.cells[0].metadata["tags"] = ["parameters"]
+    nbformat.write(nb, path)
+    return path

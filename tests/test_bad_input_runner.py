@@ -12,10 +12,10 @@ import stat
 import warnings
 import zipfile
 
-import nbformat
 import numpy as np
 import pytest
 import torch
+from conftest import write_notebook
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -26,16 +26,7 @@ from course_utils.lessons.lesson04.pipeline import mean_metrics
 from course_utils.notebook_runner import main, run_course
 from course_utils.training import fit
 
-
 # ----- helpers --------------------------------------------------------------------------------------
-def _write_nb(path, sources, tag_first=True):
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
-    if tag_first:
-        nb.cells[0].metadata["tags"] = ["parameters"]
-    nbformat.write(nb, path)
-    return path
 
 
 @pytest.fixture
@@ -116,9 +107,9 @@ def test_case_04_known_parameters_pass_the_check(repo):
 
 
 def test_case_04_fake_notebook_dir(tmp_path, no_execution):
-    _write_nb(tmp_path / "01_a.ipynb", ['profile = "cpu"\nsteps = 3  # optimiser steps', "x = 1"])
-    _write_nb(tmp_path / "02_b.ipynb", ['profile = "cpu"', "x = 1"])
-    _write_nb(tmp_path / "03_c.ipynb", ["x = 1"], tag_first=False)  # no parameters cell
+    write_notebook(tmp_path / "01_a.ipynb", ['profile = "cpu"\nsteps = 3  # optimiser steps', "x = 1"])
+    write_notebook(tmp_path / "02_b.ipynb", ['profile = "cpu"', "x = 1"])
+    write_notebook(tmp_path / "03_c.ipynb", ["x = 1"], tag_first=False)  # no parameters cell
     with pytest.raises(ConfigError, match=r"01_a.*did you mean 'steps'"):
         run_course("smoke", ["01"], tmp_path / "build", {"step": 2}, notebook_dir=tmp_path)
     with pytest.raises(ConfigError, match=r"02_b") as info:

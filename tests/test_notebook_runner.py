@@ -1,17 +1,7 @@
-import nbformat
 import pytest
+from conftest import write_notebook
 
 from course_utils.notebook_runner import NotebookRun, _parse_param, list_notebooks, run_notebook, summary_table
-
-
-def _write(path, sources, tag_first=True):
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
-    if tag_first:
-        nb.cells[0].metadata["tags"] = ["parameters"]
-    nbformat.write(nb, path)
-    return path
 
 
 def test_list_notebooks_in_lesson_order(tmp_path):
@@ -24,14 +14,14 @@ def test_list_notebooks_in_lesson_order(tmp_path):
 
 
 def test_run_records_parameters_numbers_and_failures(tmp_path):
-    ok = _write(
+    ok = write_notebook(
         tmp_path / "01_ok.ipynb",
         ['profile = "cpu"', "from course_utils import record\nrecord('profile_len', len(profile))"],
     )
     run = run_notebook(ok, "smoke", tmp_path / "out")
     assert run.status == "ok" and run.records == {"profile_len": 5}  # papermill injected "smoke"
     assert run.html.endswith(".html")
-    bad = _write(tmp_path / "02_bad.ipynb", ['profile = "cpu"', "raise ValueError('boom')"])
+    bad = write_notebook(tmp_path / "02_bad.ipynb", ['profile = "cpu"', "raise ValueError('boom')"])
     run = run_notebook(bad, "smoke", tmp_path / "out")
     assert run.status == "failed" and "ValueError: boom" in run.error
     table = summary_table([run])
