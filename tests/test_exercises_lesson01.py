@@ -67,3 +67,40 @@ def test_training_improved():
     assert ex.check_training_improved([{"val_dice": 0.1}, {"val_dice": 0.8}])
     assert not ex.check_training_improved([{"val_dice": 0.5}, {"val_dice": 0.5}])
     assert not ex.check_training_improved([{"loss": 1.0}])
+
+
+class _Flips(Dataset):
+    """Wraps ``base``; ``image_only``/``up_down``/``always``/``never`` make the common mistakes."""
+
+    def __init__(self, base, mode="right"):
+        self.base, self.mode = base, mode
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getitem__(self, i):
+        x, y = self.base[i]
+        coin = bool(torch.rand(()) < 0.5)
+        if self.mode == "never" or (self.mode != "always" and not coin):
+            return x, y
+        if self.mode == "image_only":
+            return x.flip(-1), y
+        if self.mode == "up_down":
+            return x.flip(-2), y.flip(-2)
+        return x.flip(-1), y.flip(-1)
+
+
+def test_dataset_check_needs_image_and_mask_flipped_together():
+    """Issue #16: the unchanged data set used to pass the flip exercise."""
+    base = ShapesDataset(6, 32)
+    assert ex.check_dataset(_Flips(base), base).ok
+    unchanged = ex.check_dataset(base, base)
+    assert not unchanged.ok and "None of" in unchanged.message
+    assert "only one of image and mask" in ex.check_dataset(_Flips(base, "image_only"), base).message
+    assert "up-down" in ex.check_dataset(_Flips(base, "up_down"), base).message
+    assert "All" in ex.check_dataset(_Flips(base, "always"), base).message
+    assert "serve the 6 pairs" in ex.check_dataset(ShapesDataset(4, 32), base).message
+
+
+def test_pending_message_names_the_notebooks_variable():
+    assert "n_params_conv" in ex.check_conv_parameters(...).message

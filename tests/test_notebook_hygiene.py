@@ -55,3 +55,64 @@ def test_readme_has_a_colab_badge_per_notebook():
     readme = (REPO / "README.org").read_text(encoding="utf-8")
     for path in NOTEBOOKS:
         assert f"notebooks/{path.name}" in readme, f"README.org lacks a Colab link for {path.name}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_exercise_numbers_in_the_checks_match_the_notebook(path):
+    """A check's docstring says "Exercise N" exactly when the notebook calls it under "### Exercise N"."""
+    import importlib
+
+    module = importlib.import_module(f"course_utils.lessons.lesson{path.name[:2]}.exercises")
+    number = None
+    for cell in _nb(path)["cells"]:
+        text = _src(cell)
+        heading = re.search(r"### Exercise (\d+)", text)
+        if heading:
+            number = int(heading.group(1))
+        for name in re.findall(r"\bex\.(check_\w+)\(", text):
+            doc = getattr(module, name).__doc__ or ""
+            said = re.match(r"\s*Exercise (\d+):", doc)
+            if said:
+                assert number is not None and int(said.group(1)) == number, (
+                    f"{path.name}: ex.{name} is called under Exercise {number}, its docstring says {said.group(0)!r}"
+                )
+
+
+# ----- every number live: a result-looking number in prose needs a source ----------------------------------------
+RESULT_NUMBER = re.compile(r"(?<![\w.\-])(0\.\d{2,}|1\.0{2,})(?!\w|\.\d)")  # a metric-like value: 0.826, 0.05, 1.000
+LITERATURE = re.compile(r"et al\.|\(\w[^()]*\b(19|20)\d\d\)|arXiv|seminar")
+BENCHMARK = re.compile(r"benchmarks/RESULTS\.md")
+DATE = re.compile(r"20\d\d-\d\d-\d\d")
+
+
+def unsourced_numbers(markdown: str) -> list[str]:
+    """Result-looking numbers of a markdown cell that has no source: a literature citation (author and year, et al.,
+    arXiv, the seminar the course answers) or a benchmark quote (``benchmarks/RESULTS.md`` and a date). Numbers in
+    code, formulas and the solutions (``<details>``) do not count; this run's numbers are rendered by code cells."""
+    prose = re.sub(r"<details>.*?</details>", "", markdown, flags=re.S)
+    prose = re.sub(r"```.*?```|`[^`]*`|\$[^$]*\$", "", prose, flags=re.S)
+    numbers = RESULT_NUMBER.findall(prose)
+    sourced = LITERATURE.search(markdown) or (BENCHMARK.search(markdown) and DATE.search(markdown))
+    return [] if sourced else numbers
+
+
+def test_the_live_number_rule_catches_a_pasted_result():
+    assert unsourced_numbers("The U-Net measured AUC 0.980 and F1 0.826 on the test set.") == ["0.980", "0.826"]
+    assert unsourced_numbers("In the benchmark (`benchmarks/RESULTS.md`) F1 was 0.82.") == ["0.82"], "needs a date"
+    assert not unsourced_numbers("In the benchmark of 2026-11-23 (`benchmarks/RESULTS.md`) F1 was 0.82.")
+    assert not unsourced_numbers("LadderNet (Zhuang 2018) reports AUC 0.9793.")
+    assert not unsourced_numbers("Use `lr=0.003`, a $0.5$ threshold, 50 % overlap, 3 mm, 12 epochs.")
+    assert not unsourced_numbers("<details>n = 0.56</details>")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_numbers_in_prose_are_live_or_sourced(path):
+    bad = {
+        i: found
+        for i, cell in enumerate(_nb(path)["cells"])
+        if cell["cell_type"] == "markdown" and (found := unsourced_numbers(_src(cell)))
+    }
+    assert not bad, (
+        f"{path.name}: markdown cells {bad} quote result-looking numbers without a source; render this run's numbers "
+        "from code, or cite the literature (author, year) or benchmarks/RESULTS.md with the run's date"
+    )

@@ -1,4 +1,5 @@
-"""Lesion segmentation metrics on 3D masks: the five of the MICCAI 2017 WMH challenge.
+"""Lesion segmentation metrics on 3D masks: the five of the MICCAI 2017 WMH challenge (Dice, HD95, AVD,
+lesion recall, lesion F1), plus lesion precision (the other half of F1; not a challenge metric on its own).
 
 ``pred`` and ``truth`` are binary volumes ``(X, Y, Z)`` (bool or 0/1) on one grid;
 ``spacing`` is the voxel size in mm along the three axes. ``ignore`` (optional, bool):
@@ -17,8 +18,9 @@ voxels left out of everything, removed from both masks first (the challenge's la
 * **lesion sensitivity** (recall) = detected true lesions / true lesions; 1.0 when there is
   no true lesion (nothing to miss).
 * **lesion precision** = correct predicted lesions / predicted lesions: the fraction of
-  *predicted* lesions that overlap a true lesion (not the fraction of true lesions, the
-  error of the seminar's "PPV"); 1.0 when nothing is predicted (no false alarm).
+  *predicted* lesions that overlap a true lesion (the seminar's "PPV", 0.799 beside a
+  sensitivity of 0.494, mixed two denominators and is not this number); 1.0 when nothing
+  is predicted (no false alarm).
 * **lesion F1** = ``2 P R / (P + R)``; 0.0 when both are 0.
 * **AVD** (absolute volume difference) = ``|V_P - V_T| / V_T * 100`` in percent; 0.0 when
   both are empty, NaN when only the truth is empty (undefined: no reference volume).

@@ -64,8 +64,11 @@ def check_mse_gradient(grad_fn: Any) -> CheckResult:
     )
 
 
-def check_dataset(dataset: Any) -> CheckResult:
-    """Exercise 3: a ``Dataset`` whose items are ``(image (1, H, W) float32, mask (1, H, W) in {0, 1})``."""
+def check_dataset(dataset: Any, reference: Any = None, draws: int = 24) -> CheckResult:
+    """Exercise 4: a ``Dataset`` whose items are ``(image (1, H, W) float32, mask (1, H, W) in {0, 1})`` and that,
+    given ``reference`` (the data set it wraps), serves ``reference``'s pairs flipped left-right together with
+    probability 0.5: each of the first few samples is drawn ``draws`` times and must come out either unchanged or
+    with image and mask both mirrored along W, and both outcomes must occur."""
     if not_attempted(dataset):
         return pending("`my_dataset`")
     if isinstance(dataset, type):
@@ -94,13 +97,45 @@ def check_dataset(dataset: Any) -> CheckResult:
             return wrong(f"The mask {tuple(mask.shape)} must have the image's shape {tuple(image.shape)}.")
         if not torch.isin(mask.float().unique(), torch.tensor([0.0, 1.0])).all():
             return wrong("The mask should hold only 0 and 1.")
-    return correct(f"Correct: {n} samples of (image, mask) with shape {tuple(item[0].shape)}.")
+    if reference is None:
+        return correct(f"Correct: {n} samples of (image, mask) with shape {tuple(item[0].shape)}.")
+    return _check_joint_flips(dataset, reference, draws)
+
+
+def _check_joint_flips(dataset: Any, reference: Any, draws: int) -> CheckResult:
+    """Every draw of ``dataset[i]`` is ``reference[i]`` as it is or mirrored along W, image and mask together."""
+    if len(dataset) != len(reference):
+        return wrong(f"len(my_dataset) is {len(dataset)}, but it should serve the {len(reference)} pairs it wraps.")
+    torch.manual_seed(0)
+    flipped = kept = 0
+    for i in range(min(4, len(reference))):
+        ref_image, ref_mask = (torch.as_tensor(t) for t in reference[i])
+        for _ in range(draws):
+            image, mask = dataset[i]
+            same = torch.equal(image, ref_image), torch.equal(mask, ref_mask)
+            mirrored = torch.equal(image, ref_image.flip(-1)), torch.equal(mask, ref_mask.flip(-1))
+            if all(same):
+                kept += 1
+            elif all(mirrored):
+                flipped += 1
+            elif (same[0] and mirrored[1]) or (mirrored[0] and same[1]):
+                return wrong(f"Sample {i}: only one of image and mask was flipped; flip both with the same coin.")
+            elif torch.equal(image, ref_image.flip(-2)) or torch.equal(mask, ref_mask.flip(-2)):
+                return wrong(f"Sample {i} was flipped up-down; left-right is the last axis: .flip(-1).")
+            else:
+                return wrong(f"Sample {i} is neither the original pair nor its left-right mirror image.")
+    total = flipped + kept
+    if flipped == 0:
+        return wrong(f"None of {total} draws was flipped: flip with probability 0.5 (e.g. torch.rand(()) < 0.5).")
+    if kept == 0:
+        return wrong(f"All {total} draws were flipped: flip with probability 0.5, not always.")
+    return correct(f"Correct: {flipped} of {total} draws flipped, image and mask together.")
 
 
 def check_conv_parameters(answer: Any) -> CheckResult:
-    """Exercise 4: the number of parameters of ``nn.Conv2d(3, 16, kernel_size=3)``."""
+    """Exercise 3: the number of parameters of ``nn.Conv2d(3, 16, kernel_size=3)``."""
     if not_attempted(answer):
-        return pending("`n_params`")
+        return pending("`n_params_conv`")
     if not isinstance(answer, int) or isinstance(answer, bool):
         return wrong(f"Give a whole number, got {answer!r}.")
     conv = torch.nn.Conv2d(3, 16, kernel_size=3)

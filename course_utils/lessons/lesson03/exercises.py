@@ -11,7 +11,7 @@ from ...selfcheck import CheckResult, as_number, correct, not_attempted, pending
 
 
 def check_fov_metrics(fn: Any) -> CheckResult:
-    """Exercise 1: ``fn(pred, truth, fov) -> (sensitivity, specificity)`` counted inside the FOV only.
+    """Exercise 4: ``fn(pred, truth, fov) -> (sensitivity, specificity)`` counted inside the FOV only.
 
     Compared with :func:`course_utils.metrics.binary_metrics` on random images whose
     outside-FOV pixels are deliberately misleading.
@@ -111,7 +111,7 @@ def check_window_count(
 
 
 def check_empty_prediction_accuracy(answer: Any, cases: Sequence[Any]) -> CheckResult:
-    """Exercise 4: the in-FOV accuracy of predicting "no vessel" everywhere on ``cases`` (pooled)."""
+    """Exercise 1: the in-FOV accuracy of predicting "no vessel" everywhere on ``cases`` (pooled)."""
     if not_attempted(answer):
         return pending("`empty_accuracy`")
     value = as_number(answer)

@@ -24,7 +24,7 @@ def toy_volumes() -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_toy_dice(answer: Any) -> CheckResult:
-    """Exercise 1: the voxel Dice of :func:`toy_volumes` (a number)."""
+    """Exercise 2: the voxel Dice of :func:`toy_volumes` (a number)."""
     if not_attempted(answer):
         return pending("`toy_dice`")
     value = as_number(answer)
@@ -77,7 +77,7 @@ def lesion_toy(seed: int = 4) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_lesion_sensitivity(fn: Any) -> CheckResult:
-    """Exercise 2: ``fn(pred, truth) -> lesion-wise sensitivity`` (26-connected components).
+    """Exercise 3: ``fn(pred, truth) -> lesion-wise sensitivity`` (26-connected components).
 
     Compared with :func:`course_utils.metrics.lesions.lesion_detection` on :func:`lesion_toy`
     and on a random pair.
@@ -132,7 +132,7 @@ def check_lesion_sensitivity(fn: Any) -> CheckResult:
 def check_window_count(
     answer: Any, shape: Sequence[int] = (91, 109, 91), patch: int = 32, overlap: float = 0.5
 ) -> CheckResult:
-    """Exercise 3: how many ``patch^3`` windows with ``overlap`` tile a volume of ``shape``."""
+    """Exercise 1: how many ``patch^3`` windows with ``overlap`` tile a volume of ``shape``."""
     if not_attempted(answer):
         return pending("`n_windows`")
     if isinstance(answer, bool) or not isinstance(answer, (int, np.integer)):

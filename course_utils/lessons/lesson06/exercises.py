@@ -19,7 +19,7 @@ def _diffs(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def check_total_variation(answer: Any, image: Any = TV_IMAGE) -> CheckResult:
-    """Exercise 1: the (anisotropic, summed) total variation of ``image`` computed by hand."""
+    """Exercise 2: the (anisotropic, summed) total variation of ``image`` computed by hand."""
     if not_attempted(answer):
         return pending("`tv_by_hand`")
     value = as_number(answer)
@@ -64,7 +64,7 @@ class _Twice(nn.Module):
 
 
 def check_call_counter(fn: Any) -> CheckResult:
-    """Exercise 2: ``fn(model, layer_name, x) -> int``: how often the layer runs in ``model(x)``; the hook
+    """Exercise 1: ``fn(model, layer_name, x) -> int``: how often the layer runs in ``model(x)``; the hook
     must be removed afterwards (also if the forward pass fails)."""
     if not_attempted(fn):
         return pending("`count_calls`")
