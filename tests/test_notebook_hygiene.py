@@ -36,7 +36,7 @@ def test_structure(path):
     cells = _nb(path)["cells"]
     first = _src(cells[0])
     assert first.startswith("# "), "the first cell is the title"
-    assert "Learning goals" in first and "Time." in first
+    assert "Learning goals" in first and "Learner time." in first and "Compute time." in first
     assert f"notebooks/{path.name}" in first and "colab.research.google.com" in first, "Open-in-Colab badge"
     params = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(params) == 1, "exactly one cell tagged 'parameters'"
@@ -116,3 +116,33 @@ def test_numbers_in_prose_are_live_or_sourced(path):
         f"{path.name}: markdown cells {bad} quote result-looking numbers without a source; render this run's numbers "
         "from code, or cite the literature (author, year) or benchmarks/RESULTS.md with the run's date"
     )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_each_lesson_states_its_learner_time_as_estimated_from_its_length(path):
+    from course_utils.notebook_length import learner_minutes
+
+    intro = _src(_nb(path)["cells"][0])
+    stated = re.search(r"\*\*Learner time\.\*\* about (\d+) minutes", intro)
+    assert stated, f"{path.name}: the first cell must state '**Learner time.** about N minutes'"
+    assert int(stated.group(1)) == learner_minutes(path), (
+        f"{path.name} states {stated.group(1)} minutes of learner time; its length gives {learner_minutes(path)}"
+    )
+    assert "**Compute time.**" in intro, f"{path.name}: state the compute time per profile too"
+
+
+def test_learner_minutes_counts_prose_code_and_exercises(tmp_path):
+    import json
+
+    from course_utils.notebook_length import learner_minutes
+
+    def notebook(words: int, code_lines: int, exercises: int) -> str:
+        md = " ".join(["word"] * words) + "".join(f"\n### Exercise {i + 1}\n" for i in range(exercises))
+        cells = [{"cell_type": "markdown", "source": md}, {"cell_type": "code", "source": "x = 1\n" * code_lines}]
+        path = tmp_path / f"nb{words}_{code_lines}_{exercises}.ipynb"
+        path.write_text(json.dumps({"cells": cells}))
+        return path
+
+    assert learner_minutes(notebook(1000, 100, 0)) == 20
+    assert learner_minutes(notebook(1000, 100, 2)) == 35  # 10 + 10 + 16 = 36 -> 35
+    assert learner_minutes(notebook(0, 0, 0)) == 0
