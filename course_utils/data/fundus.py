@@ -4,8 +4,9 @@ Vessels absorb green light most (haemoglobin), so the green channel shows them w
 the best contrast; red is often saturated and blue is noisy. Illumination falls off
 towards the rim of the field of view (FOV), so a *local* contrast normalisation
 (CLAHE: contrast-limited adaptive histogram equalisation) makes a vessel look the
-same near the optic disc and at the border. The recipe of LadderNet/IterNet and
-most DRIVE papers is exactly this: green (or grey) channel, CLAHE, gamma.
+same near the optic disc and at the border. Most DRIVE papers preprocess in
+this spirit: green (or grey) channel, CLAHE, gamma (LadderNet and IterNet: grey, standardised, CLAHE, and a
+gamma applied as x ** (1 / 1.2)); the course applies x ** gamma.
 
 Everything here is NumPy/scikit-image and works on one image ``(H, W, 3)`` in [0, 1].
 """

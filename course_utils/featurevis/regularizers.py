@@ -1,6 +1,7 @@
 """Regularisers and random transformations that keep activation-maximisation images interpretable.
 
-* :func:`l2_penalty`: mean squared value (Simonyan et al. 2013): keeps the image close to the mean image.
+* :func:`l2_penalty`: mean squared value (Simonyan et al. 2013): pulls every pixel towards 0
+  (the mean image only when the inputs are normalised to mean 0).
 * :func:`total_variation`: differences between neighbouring pixels/voxels (Mahendran & Vedaldi 2015):
   favours smooth, piecewise constant images.
 * :func:`jitter`, :func:`random_rotate_scale`: small random shifts, rotations and scalings applied

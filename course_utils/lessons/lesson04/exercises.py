@@ -11,7 +11,7 @@ from ...selfcheck import CheckResult, as_number, correct, not_attempted, pending
 
 
 def toy_volumes() -> tuple[np.ndarray, np.ndarray]:
-    """``(truth, pred)`` bool ``(6, 6, 6)`` of exercise 1.
+    """``(truth, pred)`` bool ``(6, 6, 6)`` of exercise 2.
 
     truth: a 2x2x2 cube (8 voxels) at ``[1:3, 1:3, 1:3]``; pred: a 2x2x3 box (12 voxels)
     at ``[1:3, 1:3, 1:4]`` that covers the cube and one more layer.
@@ -49,10 +49,10 @@ def check_toy_dice(answer: Any) -> CheckResult:
 
 
 def lesion_toy(seed: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """``(pred, truth)`` bool ``(24, 24, 24)`` volumes for exercise 2.
+    """``(pred, truth)`` bool ``(24, 24, 24)`` volumes for exercise 3.
 
-    Truth: eight lesions of different sizes, one of them made of two blobs that touch only
-    at a corner (one lesion with 26-connectivity, two with 6). Pred: finds some of them
+    Truth: seven lesions of different sizes with 26-connectivity (eight with 6): one of them is
+    made of two blobs that touch only at a corner. Pred: finds some of them
     (one large blob only partly), misses others and adds false alarms.
     """
     truth = np.zeros((24, 24, 24), dtype=bool)
@@ -96,7 +96,7 @@ def check_lesion_sensitivity(fn: Any) -> CheckResult:
             got.append(float(fn(pred.copy(), truth.copy())))
         except Exception as err:
             return wrong(
-                f"Calling fn(pred, truth) on two (24, 24, 24) bool volumes failed or did not return one "
+                f"Calling fn(pred, truth) on two small 3D bool volumes failed or did not return one "
                 f"number: {type(err).__name__}: {err}"
             )
     expected = [lesion_detection(p, t)["sensitivity"] for p, t in cases]

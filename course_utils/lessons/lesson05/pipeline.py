@@ -250,7 +250,8 @@ def train_variant(
     device: torch.device | str | None = None,
     show_progress: bool = False,
 ) -> TrainResult:
-    """Train ``variant.model`` for exactly ``steps`` optimiser steps of ``batch_size`` patches.
+    """Train ``variant.model`` for ``ceil(steps / log_every) * log_every`` optimiser steps of ``batch_size``
+    patches (exactly ``steps`` when ``log_every`` divides it, as in every profile).
 
     ``cases``: prepared with :func:`prepare_inputs` for ``variant.input_kind``. The patch sequence
     depends only on ``seed`` and the cases' labels, so every variant sees the same patches.

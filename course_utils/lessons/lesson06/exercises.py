@@ -10,7 +10,7 @@ from torch import nn
 
 from ...selfcheck import CheckResult, as_number, correct, not_attempted, pending, wrong
 
-# The image of exercise 1 (one channel, 3 x 3), shown in the notebook.
+# The image of exercise 2 (one channel, 3 x 3), shown in the notebook.
 TV_IMAGE = ((0.0, 1.0, 1.0), (0.0, 3.0, 1.0), (2.0, 2.0, 1.0))
 
 
@@ -131,7 +131,7 @@ def check_noise_regulariser(answer: Any) -> CheckResult:
         )
     if choice == "l2":
         return wrong(
-            "L2 makes every pixel smaller (closer to the mean image), noise and pattern alike; it does not "
+            "L2 makes every pixel smaller (closer to 0), noise and pattern alike; it does not "
             "care whether neighbours differ. Compare the L2 and TV panels above."
         )
     if choice == "jitter":
