@@ -37,6 +37,16 @@ def _opt(lr=1.0):
     return torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
 
 
+def _stepped_lrs(opt, schedule, steps: int) -> list[float]:
+    """The learning rate after each of ``steps`` optimiser + schedule steps."""
+    out = []
+    for _ in range(steps):
+        opt.step()
+        schedule.step()
+        out.append(schedule.get_last_lr()[0])
+    return out
+
+
 def test_warmup_cosine_by_hand():
     s = WarmupCosine(_opt(1.0), total_steps=100, warmup=0.1, final_ratio=0.0)
     assert s.lr_at(0.05) == pytest.approx(0.5)  # half way through the warm-up
@@ -45,11 +55,7 @@ def test_warmup_cosine_by_hand():
     assert s.lr_at(1.0) == pytest.approx(0.0, abs=1e-12)
     opt = _opt(2.0)
     s2 = WarmupCosine(opt, total_steps=10, warmup=0.0, final_ratio=0.1)
-    lrs = []
-    for _ in range(10):
-        opt.step()
-        s2.step()
-        lrs.append(s2.get_last_lr()[0])
+    lrs = _stepped_lrs(opt, s2, 10)
     assert all(a >= b for a, b in zip(lrs, lrs[1:])), "monotone decay after the warm-up"
     assert lrs[-1] == pytest.approx(0.2) and s2.progress() == 1.0
     opt.step()
@@ -71,13 +77,7 @@ def test_warmup_cosine_counts_steps_not_seconds(monkeypatch):
         monkeypatch.setattr(time, "perf_counter", clock)
         monkeypatch.setattr(time, "monotonic", clock)
         opt = _opt(1.0)
-        s = WarmupCosine(opt, total_steps=20, warmup=0.1, final_ratio=0.01)
-        out = []
-        for _ in range(20):
-            opt.step()
-            s.step()
-            out.append(s.get_last_lr()[0])
-        return out
+        return _stepped_lrs(opt, WarmupCosine(opt, total_steps=20, warmup=0.1, final_ratio=0.01), 20)
 
     assert lrs(1e-3) == lrs(3600.0)
 
