@@ -3,7 +3,8 @@
 Run from the repository root with ``course_utils`` importable (``PYTHONPATH=.``)::
 
     python benchmarks/bench_mri.py --profile smoke              # seconds, checks that it runs
-    python benchmarks/bench_mri.py --profile cpu --threads 2    # the profile's 80 epochs per fold
+    python benchmarks/bench_mri.py --profile cpu --threads 2    # the profile's 80 epochs per fold, 2 seeds
+    python benchmarks/bench_mri.py --profile cpu --seeds 1      # one seed: half the time, no spread
     python benchmarks/bench_mri.py --profile gpu
     python benchmarks/bench_mri.py --profile cpu --set spacing=1.5 --set patch_size=40
 
@@ -20,8 +21,14 @@ and lesion F1). Without open_ms_data under the data root
 says so (``"data": "synthetic"``). Training time counts the training loop; inference time
 is per volume, sliding window plus resampling to the native grid.
 
-Prints progress to stderr, then as the last stdout line one JSON object whose top-level
-metric keys are means over folds (HD95: over folds where it is defined).
+Every fold is trained ``--seeds`` times (default 2: seeds ``seed``, ``seed + 1``...; fold ``k`` of
+seed ``s`` seeds torch and the patch sampler with ``1000 s + k``), because one run of one seed
+ranks nothing: two seeds of the same recipe differed by more than most of the changes tried.
+
+Prints progress to stderr, then as the last stdout line one JSON object: the top-level metric keys
+are the mean over seeds of each seed's mean over folds (HD95: over folds where it is defined),
+``<key>_sd`` their standard deviation over seeds (``None`` with one seed), ``per_patient`` the mean
+and standard deviation over seeds per held-out patient, ``folds`` every (seed, fold) run.
 """
 
 from __future__ import annotations
@@ -69,9 +76,10 @@ def parse_overrides(pairs: list[str], profile: str) -> dict:
     return bench_cli.parse_overrides(LESSON, pairs, profile)
 
 
-def save_fold_probs(folder: str, test, prob: np.ndarray, train, train_probs, threshold: float) -> Path:
-    """``folder/<test patient>.npz``: ``test`` and ``train_<patient>`` probabilities (float16) and the threshold."""
-    path = Path(folder) / f"{test.name}.npz"
+def save_fold_probs(folder: str, test, prob: np.ndarray, train, train_probs, threshold: float, seed: int) -> Path:
+    """``folder/<test patient>-seed<seed>.npz``: ``test`` and ``train_<patient>`` probabilities (float16) and the
+    threshold."""
+    path = Path(folder) / f"{test.name}-seed{seed}.npz"
     if path.exists():
         raise FileExistsError(f"{path} exists; give --save-probs an empty folder (nothing is overwritten).")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,10 +92,50 @@ def save_fold_probs(folder: str, test, prob: np.ndarray, train, train_probs, thr
     return path
 
 
+SUMMARY_KEYS = METRIC_KEYS + ("n_pred_lesions", "n_true_lesions", "train_seconds", "infer_seconds_per_volume")
+
+
+def _sd(values: list[float]) -> float | None:
+    """Sample standard deviation (``ddof=1``), rounded; ``None`` for fewer than two values."""
+    return round(float(np.std(values, ddof=1)), 4) if len(values) > 1 else None
+
+
+def summarise(folds: list[dict], keys: tuple[str, ...] = SUMMARY_KEYS) -> dict:
+    """Means and spreads of ``folds`` (one row per seed and held-out patient, with ``seed`` and ``patient``).
+
+    ``key``: the mean over seeds of each seed's mean over its folds; ``key_sd``: the standard deviation of
+    those per-seed means (the seed-to-seed spread of the benchmark's headline); ``per_patient``:
+    ``{patient: {key: mean over seeds, key_sd: sd over seeds}}``. NaN values (HD95 of an empty
+    prediction) are left out of the means with a :class:`~course_utils.errors.MetricWarning`.
+    """
+    if not folds:
+        raise ValueError("no benchmark runs to summarise (did --only name a patient of the data?).")
+    seeds = sorted({f["seed"] for f in folds})
+    per_seed = [mean_metrics([f for f in folds if f["seed"] == s], keys) for s in seeds]
+    out: dict = {}
+    for key in keys:
+        values = [m[key] for m in per_seed if np.isfinite(m[key])]
+        out[key] = round(float(np.mean(values)), 4) if values else float("nan")
+        out[f"{key}_sd"] = _sd(values)
+    out["per_patient"] = {}
+    for patient in dict.fromkeys(f["patient"] for f in folds):
+        rows = [f for f in folds if f["patient"] == patient]
+        entry = {}
+        for key in keys:
+            values = [r[key] for r in rows if np.isfinite(r[key])]
+            entry[key] = round(float(np.mean(values)), 4) if values else float("nan")
+            entry[f"{key}_sd"] = _sd(values)
+        out["per_patient"][patient] = entry
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = bench_cli.bench_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (the work; default: the profile's)")
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=None, help="first seed (default: the profile's)")
+    parser.add_argument(
+        "--seeds", type=int, default=2, help="train every fold with this many seeds (default 2; mean and sd over them)"
+    )
     parser.add_argument("--folds", type=int, default=None, help="run only the first N folds (quick checks)")
     parser.add_argument(
         "--only",
@@ -102,9 +150,11 @@ def main(argv: list[str] | None = None) -> dict:
         default=None,
         metavar="DIR",
         help="also save each fold's native-grid probabilities (test and training volumes, float16) "
-        "to DIR/<patient>.npz for later analysis; DIR must not hold them yet",
+        "to DIR/<patient>-seed<seed>.npz for later analysis; DIR must not hold them yet",
     )
     args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error(f"--seeds must be at least 1, got {args.seeds}.")
     wall_start = time.perf_counter()
     cfg, device = bench_cli.start_run(LESSON, args, epochs=args.epochs, seed=args.seed)
     log(
@@ -134,12 +184,16 @@ def main(argv: list[str] | None = None) -> dict:
     folds = []
     n_folds = len(patients) if args.folds is None else min(args.folds, len(patients))
     params = 0
-    for k in range(n_folds):
+    unknown = sorted(set(args.only or ()) - {p.name for p in patients})
+    if unknown:
+        raise SystemExit(f"--only {', '.join(unknown)}: no such patient; this data has {[p.name for p in patients]}.")
+    seeds = [cfg.seed + j for j in range(args.seeds)]
+    runs = [(s, k) for s in seeds for k in range(n_folds) if not args.only or patients[k].name in args.only]
+    for run, (seed, k) in enumerate(runs):
         test = patients[k]
-        if args.only and test.name not in args.only:
-            continue
         train = [p for i, p in enumerate(patients) if i != k]
-        seed_everything(cfg.seed + k)
+        fold_seed = 1000 * seed + k
+        seed_everything(fold_seed)
         model = build_lesion_model(2, cfg.base_width, cfg.depth)
         params = count_parameters(model)
         dataset = lesion_patches(
@@ -150,9 +204,12 @@ def main(argv: list[str] | None = None) -> dict:
             per_lesion=cfg.per_lesion,
             intensity_jitter=cfg.intensity_jitter,
             modalities=("FLAIR", "T1"),
-            seed=cfg.seed + k,
+            seed=fold_seed,
         )
-        log(f"fold {k + 1}/{n_folds}: test {test.name}, train {[p.name for p in train]} + {len(extra)} synthetic")
+        log(
+            f"run {run + 1}/{len(runs)}, seed {seed}, fold {k + 1}/{n_folds}: test {test.name}, "
+            f"train {[p.name for p in train]} + {len(extra)} synthetic"
+        )
         start = time.perf_counter()
         history = train_model(
             model,
@@ -187,9 +244,10 @@ def main(argv: list[str] | None = None) -> dict:
         prob, seconds = predict_case(model, test, **kw)
         m = evaluate_case(prob, test, threshold)
         if args.save_probs:
-            save_fold_probs(args.save_probs, test, prob, train, train_probs, threshold)
+            save_fold_probs(args.save_probs, test, prob, train, train_probs, threshold, seed)
         row = {
             "patient": test.name,
+            "seed": seed,
             **{key: round(float(m[key]), 4) for key in METRIC_KEYS},
             "train_seconds": round(train_seconds, 1),
             "infer_seconds_per_volume": round(seconds, 2),
@@ -203,16 +261,16 @@ def main(argv: list[str] | None = None) -> dict:
             "pred_volume_ml": round(m["pred_volume_ml"], 2),
         }
         log(
-            f"  {test.name}: "
+            f"  {test.name} (seed {seed}): "
             + ", ".join(f"{key} {row[key]}" for key in METRIC_KEYS)
             + f", threshold {threshold:.2f}, {seconds:.1f} s inference"
         )
         folds.append(row)
 
-    means = mean_metrics(folds, METRIC_KEYS + ("train_seconds", "infer_seconds_per_volume"))
     result = {
-        **{k: round(v, 4) for k, v in means.items()},
+        **summarise(folds, SUMMARY_KEYS),
         "hd95_nan_folds": int(sum(not np.isfinite(f["hd95_mm"]) for f in folds)),
+        "seeds": seeds,
         "folds": folds,
         "profile": cfg.profile,
         "data": "open_ms" if real else "synthetic",
@@ -226,7 +284,10 @@ def main(argv: list[str] | None = None) -> dict:
         "knobs": {k: v for k, v in dict(cfg).items() if k not in ("lesson", "profile")},
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_version()}, torch {torch.__version__}",
     }
-    log(f"mean over {len(folds)} folds: " + ", ".join(f"{k} {result[k]}" for k in METRIC_KEYS))
+    log(
+        f"mean over {len(seeds)} seed(s) of the mean over folds (sd over seeds): "
+        + ", ".join(f"{k} {result[k]} ({result[k + '_sd']})" for k in METRIC_KEYS)
+    )
     print(json.dumps(result), flush=True)
     return result
 

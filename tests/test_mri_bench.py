@@ -41,6 +41,8 @@ def test_bench_mri_tiny_on_synthetic_data(empty_data_root, monkeypatch, capsys):
             "base_width=2",
             "--set",
             "depth=2",
+            "--seeds",
+            "2",
         ]
     )
     out = capsys.readouterr().out.strip().splitlines()
@@ -48,7 +50,13 @@ def test_bench_mri_tiny_on_synthetic_data(empty_data_root, monkeypatch, capsys):
     assert len(out) == 1, "progress goes to stderr, stdout holds only the JSON line"
     assert result["data"] == "synthetic" and result["profile"] == "smoke" and result["threads"] >= 1
     assert result["params"] > 0 and isinstance(result["device"], str)
-    assert [f["patient"] for f in result["folds"]] == ["synthetic-000", "synthetic-001"]
+    assert [(f["seed"], f["patient"]) for f in result["folds"]] == [
+        (0, "synthetic-000"),
+        (0, "synthetic-001"),
+        (1, "synthetic-000"),
+        (1, "synthetic-001"),
+    ]
+    assert result["seeds"] == [0, 1]
     for row in [result] + result["folds"]:
         for key in KEYS:
             assert key in row, key
@@ -56,5 +64,34 @@ def test_bench_mri_tiny_on_synthetic_data(empty_data_root, monkeypatch, capsys):
             assert 0.0 <= row[key] <= 1.0, (key, row[key])
         assert row["avd_percent"] >= 0 and row["train_seconds"] >= 0 and row["infer_seconds_per_volume"] > 0
         assert math.isnan(row["hd95_mm"]) or row["hd95_mm"] >= 0
-    for key in ("dice", "train_seconds"):  # top-level values are the means over folds
-        assert math.isclose(result[key], sum(f[key] for f in result["folds"]) / 2, abs_tol=1e-3)
+    for key in ("dice", "train_seconds"):  # top-level values: the mean over seeds of the mean over folds
+        assert math.isclose(result[key], sum(f[key] for f in result["folds"]) / 4, abs_tol=1e-3)
+        seed_means = [sum(f[key] for f in result["folds"] if f["seed"] == s) / 2 for s in (0, 1)]
+        assert math.isclose(result[key + "_sd"], abs(seed_means[0] - seed_means[1]) / math.sqrt(2), abs_tol=1e-3)
+        for patient, entry in result["per_patient"].items():
+            runs = [f[key] for f in result["folds"] if f["patient"] == patient]
+            assert math.isclose(entry[key], sum(runs) / 2, abs_tol=1e-3)
+            assert math.isclose(entry[key + "_sd"], abs(runs[0] - runs[1]) / math.sqrt(2), abs_tol=1e-3)
+    assert {"n_pred_lesions", "n_true_lesions", "lesion_f1_sd"} <= set(result)
+
+
+def test_bench_mri_summary_of_one_seed_has_no_spread():
+    bench = _bench()
+    folds = [
+        {"seed": 0, "patient": p, **{k: v for k in bench.SUMMARY_KEYS}} for p, v in (("a", 0.2), ("b", float("nan")))
+    ]
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = bench.summarise(folds)
+    assert out["dice"] == 0.2 and out["dice_sd"] is None, "NaN left out of the mean, no sd from one seed"
+    assert any("dice" in str(w.message) for w in caught), "the NaN left out is reported"
+    assert math.isnan(out["per_patient"]["b"]["dice"])
+
+
+def test_bench_mri_refuses_an_unknown_patient(empty_data_root):
+    import pytest
+
+    with pytest.raises(SystemExit, match="no such patient"):
+        _bench().main(["--profile", "smoke", "--only", "patient99", "--set", "n_synthetic_cases=2"])
