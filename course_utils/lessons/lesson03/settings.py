@@ -45,7 +45,7 @@ SETTINGS = {
     "cpu": dict(
         max_train=20,
         max_test=20,
-        n_val=0,
+        n_val=2,
         channel="green",
         patch_size=96,
         vessel_bias=0.5,
@@ -68,7 +68,7 @@ SETTINGS = {
     "gpu": dict(
         max_train=20,
         max_test=20,
-        n_val=0,
+        n_val=2,
         channel="green",
         patch_size=128,
         vessel_bias=0.5,

@@ -1,6 +1,9 @@
 """The profiles of lesson 05_transfer_learning: knob -> value for ``smoke``, ``cpu`` and ``gpu``.
 
-Every profile has the same knobs.
+Every profile has the same knobs. ``steps`` is the budget of every run of the comparison (equal steps);
+``scratch_steps_equal_seconds`` the steps of one more run of the course U-Net that took as long as the
+fine-tuned smp U-Net's ``steps`` on the course's 2-core machine (equal seconds, fixed as work so that it
+repeats exactly: 13.1 s against 43.7 s for 100 steps, ``benchmarks/RESULTS.md``, 2026-11-23).
 
 Read through :func:`course_utils.config.get_config` (``get_config("05_transfer_learning", profile, knob=value)``).
 """
@@ -41,6 +44,7 @@ KNOBS = {
     "sizes": text(_sizes),
     "max_test": whole(1),
     "log_every": whole(1),
+    "scratch_steps_equal_seconds": whole(1),
     "encoder_lr_ratio": positive(1.0),
     "threshold_images": whole(1),
     "smp_input": choice("rgb", "rgb_clahe"),
@@ -52,6 +56,7 @@ SETTINGS = {
         sizes="1,2",
         max_test=1,
         steps=4,
+        scratch_steps_equal_seconds=8,
         log_every=2,
         patch_size=64,
         batch_size=4,
@@ -71,6 +76,7 @@ SETTINGS = {
         sizes="2,5,20",
         max_test=20,
         steps=100,
+        scratch_steps_equal_seconds=330,
         log_every=10,
         patch_size=96,
         batch_size=8,
@@ -90,6 +96,7 @@ SETTINGS = {
         sizes="2,5,20",
         max_test=20,
         steps=1000,
+        scratch_steps_equal_seconds=3000,  # the cpu ratio; not measured on a GPU
         log_every=50,
         patch_size=128,
         batch_size=16,
