@@ -32,6 +32,13 @@ def test_committed_without_outputs(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_cell_ids_are_unique(path):
+    ids = [cell.get("id") for cell in _nb(path)["cells"]]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    assert not repeated, f"{path.name}: cell ids {repeated} occur twice (a copied cell); give the copy a new id"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_structure(path):
     cells = _nb(path)["cells"]
     first = _src(cells[0])
