@@ -39,6 +39,17 @@ def test_cell_ids_are_unique(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_recorded_number_is_not_echoed_as_cell_output(path):
+    """``record`` returns its value: as a cell's last line it would print it a second time (``Out: 7.55``)."""
+    echoed = []
+    for i, cell in enumerate(_nb(path)["cells"]):
+        lines = [line for line in _src(cell).splitlines() if line.strip()]
+        if cell["cell_type"] == "code" and lines and lines[-1].startswith("record(") and not lines[-1].endswith(";"):
+            echoed.append(i)
+    assert not echoed, f"{path.name}: cells {echoed} end with record(...) without ';'"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_structure(path):
     cells = _nb(path)["cells"]
     first = _src(cells[0])
