@@ -26,6 +26,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from course_utils.lessons.lesson04.pipeline import native_image, prepare_open_ms
+from course_utils.metrics.lesions import dice, lesion_detection
 
 S26 = np.ones((3, 3, 3))
 PATIENTS = ("patient07", "patient19", "patient26")
@@ -68,17 +69,8 @@ def candidates(prob: np.ndarray, case, images: dict, threshold: float):
 def score(pred: np.ndarray, case) -> dict[str, float]:
     """Dice and lesion-wise sensitivity, precision and F1 (26-connectivity) against the native label."""
     truth = case.native_label > 0
-    true_labels, n_true = ndimage.label(truth, S26)
-    pred_labels, n_pred = ndimage.label(pred, S26)
-    sens = len(set(np.unique(true_labels[pred & truth])) - {0}) / max(n_true, 1)
-    prec = len(set(np.unique(pred_labels[pred & truth])) - {0}) / max(n_pred, 1)
-    return {
-        "dice": 2 * (pred & truth).sum() / max(pred.sum() + truth.sum(), 1),
-        "sens": sens,
-        "prec": prec,
-        "f1": 2 * sens * prec / max(sens + prec, 1e-9),
-        "n_pred": n_pred,
-    }
+    found = lesion_detection(pred, truth)
+    return {"dice": dice(pred, truth), **{k: found[k] for k in ("sensitivity", "precision", "f1", "n_pred")}}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -119,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
                 + ", ".join(f"{k} {v:.3f}" for k, v in after.items()),
                 flush=True,
             )
-    for key in ("dice", "sens", "prec", "f1"):
+    for key in ("dice", "sensitivity", "precision", "f1"):
         before, after = np.mean([b[key] for b, _ in rows]), np.mean([a[key] for _, a in rows])
         print(f"mean {key}: before {before:.3f}, after {after:.3f}")
 
