@@ -49,19 +49,21 @@ from course_utils.lessons.lesson04.pipeline import (
     LESSON,
     METRIC_KEYS,
     build_lesion_model,
+    case_candidates,
     choose_case_threshold,
     evaluate_case,
-    lesion_patches,
+    evaluate_segmentation,
+    filter_candidates,
+    fit_false_lesion_filter,
+    inference_kwargs,
     mean_metrics,
-    patch_batches,
     predict_case,
     prepare_open_ms,
     prepare_synthetic,
+    train_lesion_network,
 )
 from course_utils.models import count_parameters
 from course_utils.mri import open_ms_dir
-from course_utils.recipe import train_model
-from course_utils.seeding import seed_everything
 
 PATIENTS = ("patient07", "patient19", "patient26")
 SYNTHETIC_SEED = 1000  # synthetic training volumes: seeds 1000, 1001, ...
@@ -76,9 +78,12 @@ def parse_overrides(pairs: list[str], profile: str) -> dict:
     return bench_cli.parse_overrides(LESSON, pairs, profile)
 
 
-def save_fold_probs(folder: str, test, prob: np.ndarray, train, train_probs, threshold: float, seed: int) -> Path:
+def save_fold_probs(
+    folder: str, test, prob: np.ndarray, train, train_probs, threshold: float, seed: int, oof_maps=()
+) -> Path:
     """``folder/<test patient>-seed<seed>.npz``: ``test`` and ``train_<patient>`` probabilities (float16) and the
-    threshold."""
+    threshold; with the filter, ``oof_<patient>`` (out-of-fold map of a training patient) and its
+    ``oof_threshold_<patient>``."""
     path = Path(folder) / f"{test.name}-seed{seed}.npz"
     if path.exists():
         raise FileExistsError(f"{path} exists; give --save-probs an empty folder (nothing is overwritten).")
@@ -87,9 +92,36 @@ def save_fold_probs(folder: str, test, prob: np.ndarray, train, train_probs, thr
         "test": prob.astype(np.float16),
         "threshold": np.float32(threshold),
         **{f"train_{p.name}": q.astype(np.float16) for p, q in zip(train, train_probs)},
+        **{f"oof_{p.name}": q.astype(np.float16) for p, q, _, _ in oof_maps},
+        **{f"oof_threshold_{p.name}": np.float32(t) for p, _, t, _ in oof_maps},
     }
     np.savez_compressed(path, **arrays)
     return path
+
+
+def fold_row(m: dict) -> dict:
+    """The metrics and lesion counts of one evaluation, rounded for the JSON."""
+    return {
+        **{key: round(float(m[key]), 4) for key in METRIC_KEYS},
+        "n_true_lesions": m["n_true_lesions"],
+        "n_pred_lesions": m["n_pred_lesions"],
+        "true_volume_ml": round(m["true_volume_ml"], 2),
+        "pred_volume_ml": round(m["pred_volume_ml"], 2),
+    }
+
+
+def oof_network(patients, j: int, extra, cfg, seed: int, device, kw: dict) -> dict:
+    """A network trained on ``patients[j]`` (+ ``extra``) alone: its threshold (chosen on ``patients[j]``) and its
+    out-of-fold probability maps of every other patient, ``{"threshold", "probs": {name: map}, "train_seconds"}``."""
+    own = patients[j]
+    log(f"  out-of-fold network: train on {own.name} + {len(extra)} synthetic")
+    model, history, seconds = train_lesion_network([own] + extra, cfg, seed, device)
+    threshold = choose_case_threshold(
+        [predict_case(model, own, **kw)[0]], [own], criterion=cfg.threshold_criterion, tolerance=cfg.threshold_tolerance
+    )
+    probs = {p.name: predict_case(model, p, **kw)[0] for p in patients if p is not own}
+    log(f"  trained {history.describe()}; threshold {threshold:.2f} on {own.name}")
+    return {"threshold": threshold, "probs": probs, "train_seconds": seconds}
 
 
 SUMMARY_KEYS = METRIC_KEYS + ("n_pred_lesions", "n_true_lesions", "train_seconds", "infer_seconds_per_volume")
@@ -144,6 +176,11 @@ def main(argv: list[str] | None = None) -> dict:
         metavar="PATIENT",
         help="hold out only this patient (repeatable; quick checks)",
     )
+    parser.add_argument(
+        "--no-filter",
+        action="store_true",
+        help="skip the false-lesion filter and its out-of-fold networks (half the training time)",
+    )
     parser.add_argument("--synthetic", action="store_true", help="use synthetic patients even if open_ms_data exists")
     parser.add_argument(
         "--save-probs",
@@ -183,92 +220,93 @@ def main(argv: list[str] | None = None) -> dict:
 
     folds = []
     n_folds = len(patients) if args.folds is None else min(args.folds, len(patients))
-    params = 0
     unknown = sorted(set(args.only or ()) - {p.name for p in patients})
     if unknown:
         raise SystemExit(f"--only {', '.join(unknown)}: no such patient; this data has {[p.name for p in patients]}.")
+    if not args.no_filter and len(patients) < 3:
+        raise SystemExit(
+            f"the false-lesion filter needs out-of-fold maps of two training patients, so at least 3 patients; "
+            f"this data has {len(patients)}. Add --no-filter."
+        )
     seeds = [cfg.seed + j for j in range(args.seeds)]
     runs = [(s, k) for s in seeds for k in range(n_folds) if not args.only or patients[k].name in args.only]
+    kw = inference_kwargs(cfg)
+    params = count_parameters(build_lesion_model(2, cfg.base_width, cfg.depth))
+    oof: dict[tuple[int, int], dict] = {}
     for run, (seed, k) in enumerate(runs):
         test = patients[k]
         train = [p for i, p in enumerate(patients) if i != k]
-        fold_seed = 1000 * seed + k
-        seed_everything(fold_seed)
-        model = build_lesion_model(2, cfg.base_width, cfg.depth)
-        params = count_parameters(model)
-        dataset = lesion_patches(
-            train + extra,
-            patch_size=cfg.patch_size,
-            samples_per_epoch=cfg.samples_per_epoch,
-            lesion_fraction=cfg.lesion_fraction,
-            per_lesion=cfg.per_lesion,
-            intensity_jitter=cfg.intensity_jitter,
-            modalities=("FLAIR", "T1"),
-            seed=fold_seed,
-        )
         log(
             f"run {run + 1}/{len(runs)}, seed {seed}, fold {k + 1}/{n_folds}: test {test.name}, "
             f"train {[p.name for p in train]} + {len(extra)} synthetic"
         )
-        start = time.perf_counter()
-        history = train_model(
-            model,
-            patch_batches(dataset, cfg.batch_size),
-            lr=cfg.lr,
-            epochs=cfg.epochs,
-            max_seconds=cfg.max_train_seconds,
-            bce_weight=cfg.bce_weight,
-            fn_weight=cfg.fn_weight,
-            device=device,
-            amp=cfg.amp,
-            channels_last=cfg.channels_last,
-            ema_decay=cfg.ema_decay,
-            show_progress=True,
-            verbose=False,
-        )
-        train_seconds = time.perf_counter() - start
+        model, history, train_seconds = train_lesion_network(train + extra, cfg, 1000 * seed + k, device)
         log(f"  trained {history.describe()}, last loss {history.last('train_loss'):.4f}")
-        kw = dict(
-            patch_size=cfg.infer_patch_size,
-            overlap=cfg.overlap,
-            batch_size=2 * cfg.batch_size,
-            tta=cfg.tta,
-            modalities=("FLAIR", "T1"),
-            amp=cfg.amp,
-            rim_mm=cfg.rim_mm,
-        )
         train_probs = [predict_case(model, p, **kw)[0] for p in train]
         threshold = choose_case_threshold(
             train_probs, train, criterion=cfg.threshold_criterion, tolerance=cfg.threshold_tolerance
         )
         prob, seconds = predict_case(model, test, **kw)
         m = evaluate_case(prob, test, threshold)
+        row = {"patient": test.name, "seed": seed, **fold_row(m), "threshold": round(threshold, 3)}
+        row.update(
+            train_seconds=round(train_seconds, 1),
+            infer_seconds_per_volume=round(seconds, 2),
+            epochs=len(history),
+            planned_epochs=cfg.epochs,
+            time_capped=history.time_capped,
+        )
+        oof_maps = []
+        if not args.no_filter:
+            # nested: each training patient's map comes from a network trained on another training patient alone
+            for i, p in enumerate(train):
+                j = patients.index(train[(i + 1) % len(train)])
+                if (seed, j) not in oof:
+                    oof[(seed, j)] = oof_network(patients, j, extra, cfg, 1000 * seed + 500 + j, device, kw)
+                net = oof[(seed, j)]
+                oof_maps.append((p, net["probs"][p.name], net["threshold"], patients[j].name))
+            start = time.perf_counter()
+            training = [case_candidates(q, p, t) for p, q, t, _ in oof_maps]
+            classifier, cut = fit_false_lesion_filter(training)
+            fit_seconds = time.perf_counter() - start
+            start = time.perf_counter()
+            kept_map, kept = filter_candidates(case_candidates(prob, test, threshold), classifier, cut)
+            filter_seconds = time.perf_counter() - start
+            after = evaluate_segmentation(kept_map, test)
+            row = {
+                **row,
+                **fold_row(after),
+                "before_filter": fold_row(m),
+                "filter_cut": round(cut, 3),
+                "filter_weights": {k2: round(v, 3) for k2, v in classifier.weights().items()},
+                "filter_training_candidates": int(sum(c.n for c in training)),
+                "filter_training_real": int(sum(c.is_lesion.sum() for c in training)),
+                "filter_fit_seconds": round(fit_seconds, 2),
+                "infer_seconds_per_volume": round(seconds + filter_seconds, 2),
+                "filter_seconds_per_volume": round(filter_seconds, 2),
+                "oof_networks": {p.name: trained_on for p, _, _, trained_on in oof_maps},
+            }
+            log(
+                "  before the filter: "
+                + ", ".join(f"{key} {row['before_filter'][key]}" for key in METRIC_KEYS + ("n_pred_lesions",))
+            )
         if args.save_probs:
-            save_fold_probs(args.save_probs, test, prob, train, train_probs, threshold, seed)
-        row = {
-            "patient": test.name,
-            "seed": seed,
-            **{key: round(float(m[key]), 4) for key in METRIC_KEYS},
-            "train_seconds": round(train_seconds, 1),
-            "infer_seconds_per_volume": round(seconds, 2),
-            "threshold": round(threshold, 3),
-            "epochs": len(history),
-            "planned_epochs": cfg.epochs,
-            "time_capped": history.time_capped,
-            "n_true_lesions": m["n_true_lesions"],
-            "n_pred_lesions": m["n_pred_lesions"],
-            "true_volume_ml": round(m["true_volume_ml"], 2),
-            "pred_volume_ml": round(m["pred_volume_ml"], 2),
-        }
+            save_fold_probs(args.save_probs, test, prob, train, train_probs, threshold, seed, oof_maps)
         log(
             f"  {test.name} (seed {seed}): "
-            + ", ".join(f"{key} {row[key]}" for key in METRIC_KEYS)
-            + f", threshold {threshold:.2f}, {seconds:.1f} s inference"
+            + ", ".join(f"{key} {row[key]}" for key in METRIC_KEYS + ("n_pred_lesions",))
+            + f", threshold {threshold:.2f}, {row['infer_seconds_per_volume']:.1f} s inference"
         )
         folds.append(row)
 
+    summary = summarise(folds, SUMMARY_KEYS)
+    if not args.no_filter:
+        stage1 = [{"seed": f["seed"], "patient": f["patient"], **f["before_filter"]} for f in folds]
+        summary["before_filter"] = summarise(stage1, METRIC_KEYS + ("n_pred_lesions", "n_true_lesions"))
+        summary["oof_train_seconds"] = round(sum(v["train_seconds"] for v in oof.values()), 1)
     result = {
-        **summarise(folds, SUMMARY_KEYS),
+        **summary,
+        "false_lesion_filter": not args.no_filter,
         "hd95_nan_folds": int(sum(not np.isfinite(f["hd95_mm"]) for f in folds)),
         "seeds": seeds,
         "folds": folds,

@@ -16,7 +16,7 @@ from .fov import ArrayOrList
 from .lesions import lesion_detection
 
 POOLED_CRITERIA = ("f1", "dice", "accuracy", "youden")
-PER_CASE_CRITERIA = ("f1", "dice", "dice+lesion_f1")
+PER_CASE_CRITERIA = ("f1", "dice", "lesion_f1", "dice+lesion_f1")
 AVERAGES = ("pooled", "per_case")
 DEFAULT_CANDIDATES = tuple(np.round(np.arange(0.05, 0.951, 0.05), 2))
 
@@ -41,9 +41,10 @@ def choose_threshold(
       ``"accuracy"`` or ``"youden"`` (sensitivity + specificity - 1).
     * ``average="per_case"`` (the WMH protocol): the mean of per-image scores of ``prob >= t`` over
       ``candidates`` (default 0.05, 0.10, ..., 0.95), so that the image with the largest foreground does
-      not decide alone. ``criterion``: ``"dice"`` (= ``"f1"``) or ``"dice+lesion_f1"`` (the mean of voxel
-      Dice and lesion-wise F1, 26-connected components). Ties go to the lowest threshold, and so do
-      near-ties: ``tolerance > 0`` picks the lowest threshold within ``tolerance`` of the best mean score.
+      not decide alone. ``criterion``: ``"dice"`` (= ``"f1"``), ``"lesion_f1"`` (lesion-wise F1, 26-connected
+      components) or ``"dice+lesion_f1"`` (the mean of voxel Dice and lesion-wise F1). Ties go to the
+      lowest threshold, and so do near-ties: ``tolerance > 0`` picks the lowest threshold within
+      ``tolerance`` of the best mean score.
     """
     check_choice("average", average, AVERAGES)
     if average == "pooled":
@@ -91,7 +92,7 @@ def _case_scores(prob: np.ndarray, truth: np.ndarray, keep: np.ndarray, grid: np
     box = bounding_box(keep)  # components only need the mask's box
     prob_box, truth_box, keep_box = prob[box], truth[box], keep[box]
     f1s = np.array([lesion_detection((prob_box >= c) & keep_box, truth_box & keep_box)["f1"] for c in grid])
-    return 0.5 * (dices + f1s)
+    return f1s if criterion == "lesion_f1" else 0.5 * (dices + f1s)
 
 
 def _best_pooled(prob: ArrayOrList, truth: ArrayOrList, mask: ArrayOrList | None, criterion: str) -> float:

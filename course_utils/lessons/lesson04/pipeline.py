@@ -18,6 +18,11 @@ native grid (linear interpolation) and masks it with the native brain mask;
 :func:`choose_case_threshold` picks the binarisation threshold on *training* volumes only (best mean
 Dice, through :func:`course_utils.metrics.choose_threshold`); :func:`evaluate_case` computes the
 WMH-challenge metrics at native resolution; :func:`model_record` is the checkpoint contract.
+
+False lesions (segment, then classify): :func:`case_candidates` turns a probability map into candidate
+lesions with features; :func:`fit_false_lesion_filter` trains the candidate classifier and its cut-off on
+*out-of-fold* maps of training volumes (from networks that did not train on them); :func:`filter_candidates`
+keeps the candidates it calls lesions. The general pieces are in :mod:`course_utils.mri.candidates`.
 """
 
 from __future__ import annotations
@@ -38,10 +43,21 @@ from ...inference import sliding_window_inference
 from ...metrics.lesions import dice, lesion_metrics
 from ...metrics.threshold import bounding_box, choose_threshold
 from ...models import UNet
+from ...mri.candidates import (
+    CandidateClassifier,
+    candidate_features,
+    candidate_is_lesion,
+    feature_names,
+    label_candidates,
+    paint,
+    zscore_in_mask,
+)
 from ...mri.cases import OPEN_MS_LAYOUT, MRICase, find_cases, image_name, load_case, missing_files, open_ms_dir
 from ...mri.io import Volume, load_volume, normalise_intensity, resample_to_grid, resample_to_voxel_size, to_canonical
 from ...mri.patches import LesionPatchDataset, patch_shape
 from ...mri.synthetic import make_synthetic_cases
+from ...recipe import train_model
+from ...seeding import seed_everything
 from .settings import LESSON
 
 CHECKPOINT_KIND = "unet3d"
@@ -221,6 +237,63 @@ def lesion_patches(
         seed=seed,
         per_lesion=per_lesion,
         intensity_jitter=intensity_jitter,
+    )
+
+
+def train_lesion_network(
+    cases: Sequence[PreparedCase],
+    cfg: Any,
+    seed: int,
+    device: torch.device | str | None = None,
+    modalities: Sequence[str] = ("FLAIR", "T1"),
+    show_progress: bool = True,
+) -> tuple[UNet, Any, float]:
+    """``(model, history, seconds)``: a lesion U-Net trained on ``cases`` with the profile ``cfg``'s recipe
+    (patches, loss, schedule, EMA), torch and the patch sampler seeded with ``seed``; seconds of the training loop.
+
+    The benchmark's fold networks and its out-of-fold networks are trained by this one function.
+    """
+    seed_everything(seed)
+    model = build_lesion_model(len(modalities), cfg.base_width, cfg.depth)
+    dataset = lesion_patches(
+        cases,
+        patch_size=cfg.patch_size,
+        samples_per_epoch=cfg.samples_per_epoch,
+        lesion_fraction=cfg.lesion_fraction,
+        per_lesion=cfg.per_lesion,
+        intensity_jitter=cfg.intensity_jitter,
+        modalities=tuple(modalities),
+        seed=seed,
+    )
+    start = time.perf_counter()
+    history = train_model(
+        model,
+        patch_batches(dataset, cfg.batch_size),
+        lr=cfg.lr,
+        epochs=cfg.epochs,
+        max_seconds=cfg.max_train_seconds,
+        bce_weight=cfg.bce_weight,
+        fn_weight=cfg.fn_weight,
+        device=device,
+        amp=cfg.amp,
+        channels_last=cfg.channels_last,
+        ema_decay=cfg.ema_decay,
+        show_progress=show_progress,
+        verbose=False,
+    )
+    return model, history, time.perf_counter() - start
+
+
+def inference_kwargs(cfg: Any, modalities: Sequence[str] = ("FLAIR", "T1")) -> dict[str, Any]:
+    """The :func:`predict_case` keyword arguments of the profile ``cfg`` (window, overlap, flips, rim...)."""
+    return dict(
+        patch_size=cfg.infer_patch_size,
+        overlap=cfg.overlap,
+        batch_size=2 * cfg.batch_size,
+        tta=cfg.tta,
+        modalities=tuple(modalities),
+        amp=cfg.amp,
+        rim_mm=cfg.rim_mm,
     )
 
 
@@ -415,6 +488,90 @@ def mean_metrics(rows: Sequence[dict[str, float]], keys: Sequence[str] = METRIC_
                 message = f"{k}: {left} of {len(values)} values ({parts}) left out; the mean is over {finite.size}."
             warnings.warn(message, MetricWarning, stacklevel=2)
     return out
+
+
+# ----- false lesions: segment, then classify --------------------------------------------------------
+@dataclass
+class Candidates:
+    """The candidate lesions of one case: ``labels`` (native grid, int32, candidates ``1..n``) of
+    ``prob >= threshold`` inside the brain, ``features (n, F)`` (:func:`course_utils.mri.candidates.feature_names`
+    of ``modalities``) and ``is_lesion (n,)`` (touches the case's label)."""
+
+    case: PreparedCase
+    labels: np.ndarray
+    n: int
+    features: np.ndarray
+    is_lesion: np.ndarray
+    threshold: float
+    modalities: tuple[str, ...]
+
+
+def zscored_native(prepared: PreparedCase, modality: str) -> np.ndarray:
+    """``modality`` on the native grid, clipped and z-scored inside the native brain mask (cached on the case)."""
+    cache = prepared.__dict__.setdefault("_zscored", {})
+    if modality not in cache:
+        cache[modality] = zscore_in_mask(native_image(prepared, modality), prepared.native_mask)
+    return cache[modality]
+
+
+def case_candidates(
+    prob: np.ndarray, prepared: PreparedCase, threshold: float, modalities: Sequence[str] = ("FLAIR", "T1")
+) -> Candidates:
+    """The candidates of ``prob`` (native grid) at ``threshold``: the components that :func:`evaluate_case`
+    would count as predicted lesions, with their features."""
+    if prob.shape != prepared.native_shape:
+        raise ValueError(
+            f"probability of shape {prob.shape} for case {prepared.name!r} with native shape "
+            f"{prepared.native_shape}; bring it to the native grid first (to_native)."
+        )
+    labels, n = label_candidates(prob, threshold, prepared.native_mask)
+    images = {m: zscored_native(prepared, m) for m in modalities}
+    features = candidate_features(
+        labels, n, prob, prepared.native_depth_mm(), images, prepared.native_mask, prepared.native_spacing
+    )
+    truth = candidate_is_lesion(labels, n, prepared.native_label > 0)
+    return Candidates(prepared, labels, n, features, truth, float(threshold), tuple(modalities))
+
+
+def fit_false_lesion_filter(training: Sequence[Candidates]) -> tuple[CandidateClassifier, float]:
+    """``(classifier, cut)`` from the candidates of training volumes.
+
+    Use candidates of **out-of-fold** maps (each map from a network that did not train on that volume): on a
+    network's own training volumes the false candidates are fewer and look different. The classifier learns
+    from all their candidates; ``cut`` is the lesion probability whose kept candidates give the best mean
+    lesion F1 over these volumes (:func:`choose_case_threshold`, criterion ``"lesion_f1"``).
+    """
+    if not training:
+        raise ValueError("need the candidates of at least one training volume.")
+    modalities = {c.modalities for c in training}
+    if len(modalities) > 1:
+        raise ValueError(f"the training candidates were described with different modalities: {sorted(modalities)}.")
+    names = feature_names(training[0].modalities)
+    classifier = CandidateClassifier(names).fit(
+        np.concatenate([c.features for c in training]), np.concatenate([c.is_lesion for c in training])
+    )
+    maps = [paint(c.labels, classifier.lesion_probability(c.features)) for c in training]
+    cut = choose_case_threshold(maps, [c.case for c in training], criterion="lesion_f1")
+    return classifier, cut
+
+
+def filter_candidates(
+    candidates: Candidates, classifier: CandidateClassifier, cut: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(segmentation, kept)``: the native-grid bool map of the candidates whose lesion probability reaches
+    ``cut``, and ``kept (n,)`` bool per candidate."""
+    if feature_names(candidates.modalities) != classifier.names:
+        raise ValueError(
+            f"the classifier was trained on features of {classifier.names}; these candidates have "
+            f"modalities {candidates.modalities}."
+        )
+    kept = classifier.lesion_probability(candidates.features) >= cut
+    return np.concatenate([[False], kept])[candidates.labels], kept
+
+
+def evaluate_segmentation(pred: np.ndarray, prepared: PreparedCase) -> dict[str, float]:
+    """:func:`evaluate_case` for a binary segmentation ``pred`` (native grid) instead of a probability map."""
+    return evaluate_case(np.asarray(pred, np.float32), prepared, 0.5)
 
 
 def pooled_dice(probs: Sequence[np.ndarray], cases: Sequence[PreparedCase], threshold: float) -> float:
