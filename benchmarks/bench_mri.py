@@ -21,6 +21,17 @@ and lesion F1). Without open_ms_data under the data root
 says so (``"data": "synthetic"``). Training time counts the training loop; inference time
 is per volume, sliding window plus resampling to the native grid.
 
+False lesions (segment, then classify), nested inside the training patients. Each fold also runs the
+false-lesion filter of :mod:`course_utils.lessons.lesson04.pipeline`: the candidate lesions (26-connected
+components at the fold's threshold) of each *training* patient's out-of-fold map - predicted by a network
+trained with the same recipe on the other training patient alone (+ the synthetic volumes; seeded
+``1000 s + 500 + j`` for patient ``j``, shared by the folds of a seed) - train a logistic regression on
+candidate features (size, probability, depth from the brain's edge, FLAIR and T1 inside and against the tissue
+around), and its cut-off is the best mean lesion F1 over those two patients; then it removes candidates of the
+test patient. The held-out patient enters nothing but the score. This trains twice as many networks (3 per seed
+on top of the 3 fold networks); ``--no-filter`` skips it. The top-level metrics are those after the filter;
+``before_filter`` has the same summary for the fold networks' thresholded maps (paired: the same networks).
+
 Every fold is trained ``--seeds`` times (default 2: seeds ``seed``, ``seed + 1``...; fold ``k`` of
 seed ``s`` seeds torch and the patch sampler with ``1000 s + k``), because one run of one seed
 ranks nothing: two seeds of the same recipe differed by more than most of the changes tried.
@@ -57,6 +68,7 @@ from course_utils.lessons.lesson04.pipeline import (
     fit_false_lesion_filter,
     inference_kwargs,
     mean_metrics,
+    out_of_fold_maps,
     predict_case,
     prepare_open_ms,
     prepare_synthetic,
@@ -92,8 +104,8 @@ def save_fold_probs(
         "test": prob.astype(np.float16),
         "threshold": np.float32(threshold),
         **{f"train_{p.name}": q.astype(np.float16) for p, q in zip(train, train_probs)},
-        **{f"oof_{p.name}": q.astype(np.float16) for p, q, _, _ in oof_maps},
-        **{f"oof_threshold_{p.name}": np.float32(t) for p, _, t, _ in oof_maps},
+        **{f"oof_{m.case.name}": m.prob.astype(np.float16) for m in oof_maps},
+        **{f"oof_threshold_{m.case.name}": np.float32(m.threshold) for m in oof_maps},
     }
     np.savez_compressed(path, **arrays)
     return path
@@ -108,20 +120,6 @@ def fold_row(m: dict) -> dict:
         "true_volume_ml": round(m["true_volume_ml"], 2),
         "pred_volume_ml": round(m["pred_volume_ml"], 2),
     }
-
-
-def oof_network(patients, j: int, extra, cfg, seed: int, device, kw: dict) -> dict:
-    """A network trained on ``patients[j]`` (+ ``extra``) alone: its threshold (chosen on ``patients[j]``) and its
-    out-of-fold probability maps of every other patient, ``{"threshold", "probs": {name: map}, "train_seconds"}``."""
-    own = patients[j]
-    log(f"  out-of-fold network: train on {own.name} + {len(extra)} synthetic")
-    model, history, seconds = train_lesion_network([own] + extra, cfg, seed, device)
-    threshold = choose_case_threshold(
-        [predict_case(model, own, **kw)[0]], [own], criterion=cfg.threshold_criterion, tolerance=cfg.threshold_tolerance
-    )
-    probs = {p.name: predict_case(model, p, **kw)[0] for p in patients if p is not own}
-    log(f"  trained {history.describe()}; threshold {threshold:.2f} on {own.name}")
-    return {"threshold": threshold, "probs": probs, "train_seconds": seconds}
 
 
 SUMMARY_KEYS = METRIC_KEYS + ("n_pred_lesions", "n_true_lesions", "train_seconds", "infer_seconds_per_volume")
@@ -232,7 +230,7 @@ def main(argv: list[str] | None = None) -> dict:
     runs = [(s, k) for s in seeds for k in range(n_folds) if not args.only or patients[k].name in args.only]
     kw = inference_kwargs(cfg)
     params = count_parameters(build_lesion_model(2, cfg.base_width, cfg.depth))
-    oof: dict[tuple[int, int], dict] = {}
+    oof: dict[int, dict] = {}  # seed -> the out-of-fold networks of that seed, shared by its folds
     for run, (seed, k) in enumerate(runs):
         test = patients[k]
         train = [p for i, p in enumerate(patients) if i != k]
@@ -259,14 +257,11 @@ def main(argv: list[str] | None = None) -> dict:
         oof_maps = []
         if not args.no_filter:
             # nested: each training patient's map comes from a network trained on another training patient alone
-            for i, p in enumerate(train):
-                j = patients.index(train[(i + 1) % len(train)])
-                if (seed, j) not in oof:
-                    oof[(seed, j)] = oof_network(patients, j, extra, cfg, 1000 * seed + 500 + j, device, kw)
-                net = oof[(seed, j)]
-                oof_maps.append((p, net["probs"][p.name], net["threshold"], patients[j].name))
+            networks = oof.setdefault(seed, {})
+            seeds_of = {p.name: 1000 * seed + 500 + j for j, p in enumerate(patients)}
+            oof_maps = out_of_fold_maps(train, extra, cfg, seeds_of, device, networks)
             start = time.perf_counter()
-            training = [case_candidates(q, p, t) for p, q, t, _ in oof_maps]
+            training = [case_candidates(m.prob, m.case, m.threshold) for m in oof_maps]
             classifier, cut = fit_false_lesion_filter(training)
             fit_seconds = time.perf_counter() - start
             start = time.perf_counter()
@@ -284,7 +279,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "filter_fit_seconds": round(fit_seconds, 2),
                 "infer_seconds_per_volume": round(seconds + filter_seconds, 2),
                 "filter_seconds_per_volume": round(filter_seconds, 2),
-                "oof_networks": {p.name: trained_on for p, _, _, trained_on in oof_maps},
+                "oof_networks": {m.case.name: m.trained_on for m in oof_maps},
             }
             log(
                 "  before the filter: "
@@ -303,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.no_filter:
         stage1 = [{"seed": f["seed"], "patient": f["patient"], **f["before_filter"]} for f in folds]
         summary["before_filter"] = summarise(stage1, METRIC_KEYS + ("n_pred_lesions", "n_true_lesions"))
-        summary["oof_train_seconds"] = round(sum(v["train_seconds"] for v in oof.values()), 1)
+        summary["oof_train_seconds"] = round(sum(n[2] for nets in oof.values() for n in nets.values()), 1)
     result = {
         **summary,
         "false_lesion_filter": not args.no_filter,

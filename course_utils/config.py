@@ -39,16 +39,23 @@ LESSONS = (
     "02_unet_from_scratch",
     "03_drive_vessels",
     "04_mri_lesions",
+    "04b_mri_false_lesions",
     "05_transfer_learning",
     "06_activation_maximization",
 )
 
 
+def lesson_number(lesson: str) -> str:
+    """``"04b"`` for ``"04b_mri_false_lesions"``: a lesson's name up to its first underscore."""
+    return lesson.split("_", 1)[0]
+
+
 def lesson_package(lesson: str) -> str:
-    """The package that holds ``lesson``'s own code: ``course_utils.lessons.lessonNN``."""
+    """The package that holds ``lesson``'s own code: ``course_utils.lessons.lessonNN`` (``lesson04b`` for
+    ``04b_...``: the part of the name before its first underscore)."""
     if lesson not in LESSONS:
         raise ConfigError(_unknown_msg(lesson, LESSONS, None, what="lesson"))
-    return f"{__package__}.lessons.lesson{lesson[:2]}"
+    return f"{__package__}.lessons.lesson{lesson_number(lesson)}"
 
 
 def lesson_settings(lesson: str) -> dict[str, dict[str, Any]]:

@@ -44,7 +44,7 @@ class NotebookRun:
 def list_notebooks(notebook_dir: Path | None = None, only: Sequence[str] | None = None) -> list[Path]:
     """Lesson notebooks in order (``NN_name.ipynb``), optionally those whose name starts with one of ``only``."""
     notebook_dir = notebook_dir or repo_root() / "notebooks"
-    found = sorted(p for p in notebook_dir.glob("[0-9][0-9]_*.ipynb"))
+    found = sorted(p for p in notebook_dir.glob("[0-9][0-9]*_*.ipynb"))
     if only:
         unmatched = [o for o in only if not any(p.name.startswith(o) or p.stem == o for p in found)]
         if unmatched:  # every --only prefix must name a notebook: a typo must not silently skip a lesson

@@ -1,6 +1,6 @@
 import pytest
 
-from course_utils.config import LESSONS, PROFILES, get_config, lesson_settings, resolve_profile
+from course_utils.config import LESSONS, PROFILES, get_config, lesson_number, lesson_settings, resolve_profile
 from course_utils.errors import ConfigError, ConfigTypeError
 
 LESSON_SETTINGS = {lesson: lesson_settings(lesson) for lesson in LESSONS}
@@ -89,10 +89,10 @@ def test_lesson_settings_come_from_each_lessons_settings_module():
 
     import course_utils.lessons as lessons
 
-    packages = sorted(p.name for p in Path(lessons.__file__).parent.glob("lesson[0-9][0-9]") if p.is_dir())
-    assert packages == [f"lesson{lesson[:2]}" for lesson in LESSONS], "one package per lesson, in order"
+    packages = sorted(p.name for p in Path(lessons.__file__).parent.glob("lesson[0-9][0-9]*") if p.is_dir())
+    assert packages == [f"lesson{lesson_number(lesson)}" for lesson in LESSONS], "one package per lesson, in order"
     for lesson in LESSONS:
-        module = importlib.import_module(f"course_utils.lessons.lesson{lesson[:2]}.settings")
+        module = importlib.import_module(f"course_utils.lessons.lesson{lesson_number(lesson)}.settings")
         assert lesson_settings(lesson) is module.SETTINGS
         assert getattr(module, "LESSON", lesson) == lesson
         assert dict(get_config(lesson, "smoke")) == {"lesson": lesson, "profile": "smoke", **module.SETTINGS["smoke"]}

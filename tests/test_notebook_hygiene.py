@@ -6,7 +6,9 @@ import re
 import pytest
 from conftest import REPO
 
-NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+from course_utils.config import lesson_number
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
 
 
 def _nb(path):
@@ -80,7 +82,7 @@ def test_exercise_numbers_in_the_checks_match_the_notebook(path):
     """A check's docstring says "Exercise N" exactly when the notebook calls it under "### Exercise N"."""
     import importlib
 
-    module = importlib.import_module(f"course_utils.lessons.lesson{path.name[:2]}.exercises")
+    module = importlib.import_module(f"course_utils.lessons.lesson{lesson_number(path.stem)}.exercises")
     number = None
     for cell in _nb(path)["cells"]:
         text = _src(cell)

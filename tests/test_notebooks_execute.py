@@ -18,7 +18,7 @@ from conftest import REPO
 
 from course_utils.notebook_runner import run_notebook
 
-NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
 
 
 def _uses_data(path):

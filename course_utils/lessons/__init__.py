@@ -7,6 +7,7 @@ package            notebook                     modules
 ``lesson02``       02_unet_from_scratch         the same three
 ``lesson03``       03_drive_vessels             the same three
 ``lesson04``       04_mri_lesions               the same three
+``lesson04b``      04b_mri_false_lesions        the same three
 ``lesson05``       05_transfer_learning         the same three
 ``lesson06``       06_activation_maximization   the same three
 =================  ===========================  ============================================================

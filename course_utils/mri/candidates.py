@@ -82,7 +82,7 @@ def candidate_features(
       ``<m>_contrast``, inside minus the mean over a shell of :data:`SHELL_VOXELS` voxels around the
       candidate (inside ``mask``, other candidates excluded; 0 when the shell is empty).
     """
-    labels = np.asarray(labels)
+    labels, mask = np.asarray(labels), np.asarray(mask, bool)
     for name, a in (("prob", prob), ("depth_mm", depth_mm), ("mask", mask), *images.items()):
         if np.shape(a) != labels.shape:
             raise ValueError(f"{name} has shape {np.shape(a)}, the candidate labels {labels.shape}.")
@@ -102,15 +102,20 @@ def candidate_features(
         depth,
         np.minimum(depth, DEPTH_CAP_MM),
     ]
-    grown = ndimage.grey_dilation(labels, size=(2 * SHELL_VOXELS + 1,) * 3)
-    shell = np.where((labels == 0) & np.asarray(mask, bool), grown, 0)
-    has_shell = np.bincount(shell.ravel(), minlength=n + 1)[1:] > 0
-    for image in images.values():
-        inside = np.asarray(ndimage.mean(image, labels, idx))
-        around = np.zeros(n)
-        if has_shell.any():
-            around[has_shell] = ndimage.mean(image, shell, idx[has_shell])
-        feats += [inside, np.where(has_shell, inside - around, 0.0)]
+    inside_means = [np.asarray(ndimage.mean(image, labels, idx)) for image in images.values()]
+    shell_means = np.zeros((len(images), n))
+    has_shell = np.zeros(n, bool)
+    reach = ndimage.generate_binary_structure(3, 3)  # 26 neighbours; SHELL_VOXELS steps: a (2 s + 1)^3 cube
+    for i, box in enumerate(ndimage.find_objects(labels, max_label=n)):
+        grown_box = tuple(slice(max(b.start - SHELL_VOXELS, 0), b.stop + SHELL_VOXELS) for b in box)
+        sub = labels[grown_box]
+        shell = ndimage.binary_dilation(sub == i + 1, reach, iterations=SHELL_VOXELS) & (sub == 0) & mask[grown_box]
+        if shell.any():
+            has_shell[i] = True
+            for j, image in enumerate(images.values()):
+                shell_means[j, i] = image[grown_box][shell].mean()
+    for j in range(len(images)):
+        feats += [inside_means[j], np.where(has_shell, inside_means[j] - shell_means[j], 0.0)]
     return np.stack(feats, 1).astype(np.float64)
 
 

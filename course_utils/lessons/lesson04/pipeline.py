@@ -30,7 +30,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -188,6 +188,30 @@ def prepare_open_ms(
                 "open_ms_data again)."
             )
     return [prepare_case(load_case(f, OPEN_MS_LAYOUT, modalities), spacing, "open_ms") for f in files]
+
+
+@dataclass
+class LessonData:
+    """Lesson 04's cases: training patients, the test patient, synthetic training volumes, and where they came from."""
+
+    cases: list[PreparedCase]
+    train: list[PreparedCase]
+    test: PreparedCase
+    extra: list[PreparedCase]
+    real: bool
+
+
+def lesson_data(cfg: Any) -> LessonData:
+    """The cases of lesson 04 (and 04b) for the profile ``cfg``: with open_ms_data under the data root, patients 07
+    and 19 train (plus ``cfg.n_synthetic`` synthetic volumes) and patient 26 is the test patient; without it,
+    ``cfg.n_synthetic_cases`` synthetic cases, the last one for testing."""
+    if open_ms_dir() is not None:
+        cases = prepare_open_ms(cfg.spacing, ("FLAIR", "T1"))
+        by_name = {c.name: c for c in cases}
+        extra = prepare_synthetic(cfg.n_synthetic, seed=1000, spacing=cfg.spacing) if cfg.n_synthetic else []
+        return LessonData(cases, [by_name["patient07"], by_name["patient19"]], by_name["patient26"], extra, True)
+    cases = prepare_synthetic(cfg.n_synthetic_cases, seed=cfg.seed, spacing=cfg.spacing)
+    return LessonData(cases, cases[:-1], cases[-1], [], False)
 
 
 def prepare_synthetic(n: int, seed: int = 0, spacing: float = 2.0, **kwargs: Any) -> list[PreparedCase]:
@@ -531,6 +555,59 @@ def case_candidates(
     )
     truth = candidate_is_lesion(labels, n, prepared.native_label > 0)
     return Candidates(prepared, labels, n, features, truth, float(threshold), tuple(modalities))
+
+
+@dataclass
+class OutOfFoldMap:
+    """A training case's probability map (native grid) from a network that did not train on it: the network
+    trained on ``trained_on`` alone (plus the synthetic volumes), and that network's ``threshold``."""
+
+    case: PreparedCase
+    prob: np.ndarray
+    threshold: float
+    trained_on: str
+
+
+def out_of_fold_maps(
+    train: Sequence[PreparedCase],
+    extra: Sequence[PreparedCase],
+    cfg: Any,
+    seeds: Mapping[str, int],
+    device: torch.device | str | None = None,
+    networks: dict[str, tuple[UNet, float, float]] | None = None,
+    show_progress: bool = True,
+) -> list[OutOfFoldMap]:
+    """Out-of-fold maps of the ``train`` cases, for the false-lesion filter (nested inside the training cases).
+
+    The map of ``train[i]`` comes from a network trained with ``cfg``'s recipe on ``train[(i + 1) % n]`` alone
+    (plus ``extra``, the synthetic volumes), seeded with ``seeds[name of that case]``; its threshold is chosen on
+    its own training case (:func:`choose_case_threshold`, ``cfg.threshold_criterion``). No test case enters.
+    ``networks`` (``{case name: (model, threshold, training seconds)}``) caches the networks between calls: the
+    benchmark's folds share them.
+    """
+    if len(train) < 2:
+        raise ValueError(
+            f"out-of-fold maps need at least two training cases (one to train on, one to predict), got {len(train)}."
+        )
+    networks = {} if networks is None else networks
+    kw = inference_kwargs(cfg)
+    maps = []
+    for i, case in enumerate(train):
+        partner = train[(i + 1) % len(train)]
+        if partner.name not in networks:
+            if partner.name not in seeds:
+                raise KeyError(f"no seed for the out-of-fold network of {partner.name!r}; seeds has {sorted(seeds)}.")
+            model, _, seconds = train_lesion_network(
+                [partner, *extra], cfg, seeds[partner.name], device, show_progress=show_progress
+            )
+            own = predict_case(model, partner, **kw)[0]
+            threshold = choose_case_threshold(
+                [own], [partner], criterion=cfg.threshold_criterion, tolerance=cfg.threshold_tolerance
+            )
+            networks[partner.name] = (model, threshold, seconds)
+        model, threshold, _ = networks[partner.name]
+        maps.append(OutOfFoldMap(case, predict_case(model, case, **kw)[0], threshold, partner.name))
+    return maps
 
 
 def fit_false_lesion_filter(training: Sequence[Candidates]) -> tuple[CandidateClassifier, float]:
