@@ -21,7 +21,7 @@ help:
 	@echo "make lab                                  JupyterLab on notebooks/"
 	@echo "make bench-unet [PROFILE=cpu]             U-Net size and speed benchmark"
 	@echo "make bench-drive [PROFILE=cpu|gpu]        DRIVE: train on 20 images, test on 20 (JSON last line)"
-	@echo "make bench-mri [PROFILE=cpu|gpu]          MS lesions: leave-one-patient-out (JSON last line)"
+	@echo "make bench-mri [PROFILE=cpu|gpu]          MS lesions: leave-one-patient-out, 2 seeds, false-lesion filter (JSON last line)"
 	@echo "make bench-transfer [PROFILE=cpu|gpu]     scratch vs ImageNet encoder on DRIVE, 2/5/20 images (JSON last line)"
 
 $(STAMP): requirements.txt pyproject.toml

@@ -7,6 +7,8 @@
   (offline; see :data:`~.synthetic.LICENSE_NOTICE`).
 * :mod:`.contrast`: how much lesions stand out of the tissue around them (calibrates :mod:`.synthetic`).
 * :mod:`.patches`: 3D patches with a lesion/background balance (a torch Dataset).
+* :mod:`.candidates`: candidate lesions of a probability map, their features, and the classifier that keeps or
+  drops them (segment, then classify).
 * :mod:`.viewer`: an ipywidgets slice viewer with a static fallback.
 
 Metrics live in :mod:`course_utils.metrics.lesions`; whole-volume inference in
