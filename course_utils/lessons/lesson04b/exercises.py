@@ -146,9 +146,9 @@ def check_in_sample_experiment(
         for name, m in runs.items()
     )
     why = (
-        " The in-sample maps come from the network's own training volumes: it has learned their lesions, so their "
-        "candidates are few and mostly real, and the classifier sees few examples of what a false lesion looks "
-        "like on unseen data. The test map is unseen data, like the out-of-fold maps."
+        " The in-sample maps come from the network's own training volumes, which it has learned: their candidates "
+        "are not like those of an unseen volume (compare the counts of section 2), so a classifier trained on them "
+        "fits the test map less well. The test map is unseen data, like the out-of-fold maps."
     )
     f1 = {name: round(float(m["lesion_f1"]), 6) for name, m in runs.items()}
     if f1["in-sample"] == f1["out-of-fold"]:
