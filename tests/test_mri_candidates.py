@@ -127,6 +127,9 @@ def test_classifier_learns_a_separable_rule_and_says_when_there_is_nothing_to_le
     with pytest.warns(MetricWarning, match="all 3 training candidates are false"):
         constant = CandidateClassifier(names).fit(x[:3], np.zeros(3, bool))
     assert constant.lesion_probability(x[:4]).tolist() == [0.0] * 4 and constant.weights() == {}
+    with pytest.warns(MetricWarning, match="no training candidates"):
+        empty = CandidateClassifier(names).fit(np.zeros((0, 2)), np.zeros(0, bool))
+    assert empty.lesion_probability(x[:3]).tolist() == [1.0] * 3, "nothing learned: every candidate is kept"
     with pytest.raises(ValueError, match="NaN"):
         CandidateClassifier(names).fit(np.array([[np.nan, 0.0], [1.0, 1.0]]), np.array([True, False]))
     with pytest.raises(ValueError, match=r"\(n, 2\)"):

@@ -146,7 +146,8 @@ class CandidateClassifier:
     ``fit`` on the candidates of training volumes (out-of-fold predictions: the network that made them had not
     seen those volumes), then ``lesion_probability``. When the training candidates are all of one kind
     (all real or all false) there is nothing to learn: the classifier then answers that kind's rate for
-    every candidate and says so with a :class:`~course_utils.errors.MetricWarning`.
+    every candidate and says so with a :class:`~course_utils.errors.MetricWarning`; with no training candidates at
+    all it keeps every candidate (probability 1), and says so too.
     """
 
     names: tuple[str, ...]
@@ -161,7 +162,14 @@ class CandidateClassifier:
         if not np.isfinite(x).all():
             raise ValueError("candidate features hold NaN or infinite values; check the images and the mask.")
         if x.shape[0] == 0:
-            raise ValueError("no training candidates: the training volumes' maps have no component above threshold.")
+            self.model, self.constant = None, 1.0
+            warnings.warn(
+                "no training candidates (the training maps have no component above their threshold): the classifier "
+                "learns nothing and keeps every candidate.",
+                MetricWarning,
+                stacklevel=2,
+            )
+            return self
         if y.all() or not y.any():
             self.model, self.constant = None, float(y.mean())
             warnings.warn(

@@ -18,7 +18,6 @@ from scipy import ndimage
 
 from ...checkpoint import find_checkpoint, load_model
 from ...models import UNet
-from ...plotting import LABEL_COLOR
 from ..lesson04.pipeline import (
     CHECKPOINT_KIND,
     Candidates,
@@ -31,7 +30,7 @@ from ..lesson04.pipeline import (
 from ..lesson04.settings import LESSON as LESSON04
 from .settings import LESSON
 
-KEPT_COLOR, REMOVED_COLOR = "#009E73", "#D55E00"  # Okabe-Ito green and vermillion
+KEPT_COLOR, REMOVED_COLOR, TRUTH_COLOR = "#009E73", "#D55E00", "#0072B2"  # Okabe-Ito green, vermillion, blue
 
 
 def lesson04_network(
@@ -79,7 +78,7 @@ def candidate_gallery(
     """Axial crops (``size`` voxels wide) of candidates ``ids`` (1-based) over ``image`` (native grid, e.g. FLAIR).
 
     Each crop is the candidate's largest axial slice, centred on it: the candidate outlined in its colour, the true
-    lesions of the case in :data:`~course_utils.plotting.LABEL_COLOR` (dashed).
+    lesions of the case in :data:`TRUTH_COLOR` (dashed).
     """
     if not len(ids) == len(colors) == len(titles):
         raise ValueError(f"one colour and title per candidate: {len(ids)} ids, {len(colors)} colours, {len(titles)}.")
@@ -100,7 +99,7 @@ def candidate_gallery(
         ys = slice(max(cy - half, 0), min(cy + half, image.shape[1]))
         ax.imshow(image[xs, ys, z].T, cmap="gray", origin="lower", vmin=lo, vmax=hi)
         if truth[xs, ys, z].any():
-            ax.contour(truth[xs, ys, z].T, levels=[0.5], colors=[LABEL_COLOR], linewidths=1.0, linestyles="--")
+            ax.contour(truth[xs, ys, z].T, levels=[0.5], colors=[TRUTH_COLOR], linewidths=1.0, linestyles="--")
         ax.contour((candidates.labels[xs, ys, z] == k).T, levels=[0.5], colors=[color], linewidths=1.4)
         ax.set_title(text, fontsize=8)
     fig.suptitle(title, fontsize=10)
@@ -108,4 +107,4 @@ def candidate_gallery(
     return fig
 
 
-__all__ = ["LESSON", "lesson04_network", "candidate_gallery", "KEPT_COLOR", "REMOVED_COLOR"]
+__all__ = ["LESSON", "lesson04_network", "candidate_gallery", "KEPT_COLOR", "REMOVED_COLOR", "TRUTH_COLOR"]
