@@ -50,7 +50,7 @@ def data_root(must_exist: bool = True) -> Path:
                 )
             raise ConfigError(
                 f"{DATA_ENV}={env!r} {what}.{relative} Point it at the "
-                "folder that holds DRIVE/ and open_ms_data/, or unset it to use "
+                "folder that holds DRIVE/, open_ms_data/ and BCCD/, or unset it to use "
                 f"{repo_root() / 'data'}."
             )
         return root
