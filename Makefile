@@ -9,6 +9,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.course-installed
 PYTEST_ARGS ?=
+# knob overrides for the benchmarks, e.g. SET="modalities=FLAIR spacing=1.5"
+SET ?=
+BENCH_SET := $(foreach s,$(SET),--set $(s))
 ONLY ?=
 
 .PHONY: setup course test test-fast lint lab bench-unet bench-drive bench-mri bench-transfer clean help
@@ -22,6 +25,7 @@ help:
 	@echo "make bench-unet [PROFILE=cpu]             U-Net size and speed benchmark"
 	@echo "make bench-drive [PROFILE=cpu|gpu]        DRIVE: train on 20 images, test on 20 (JSON last line)"
 	@echo "make bench-mri [PROFILE=cpu|gpu]          MS lesions: leave-one-patient-out, 2 seeds, false-lesion filter (JSON last line)"
+	@echo "    [SET='knob=value ...']                bench-drive/-mri/-transfer: override knobs, e.g. SET=modalities=FLAIR for bench-mri"
 	@echo "make bench-transfer [PROFILE=cpu|gpu]     scratch vs ImageNet encoder on DRIVE, 2/5/20 images (JSON last line)"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -53,13 +57,13 @@ bench-unet: setup
 	$(PY) benchmarks/bench_unet.py --profile $(PROFILE)
 
 bench-drive: setup
-	$(PY) benchmarks/bench_drive.py --profile $(PROFILE)
+	$(PY) benchmarks/bench_drive.py --profile $(PROFILE) $(BENCH_SET)
 
 bench-mri: setup
-	$(PY) benchmarks/bench_mri.py --profile $(PROFILE)
+	$(PY) benchmarks/bench_mri.py --profile $(PROFILE) $(BENCH_SET)
 
 bench-transfer: setup
-	$(PY) benchmarks/bench_transfer.py --profile $(PROFILE)
+	$(PY) benchmarks/bench_transfer.py --profile $(PROFILE) $(BENCH_SET)
 
 clean:
 	rm -rf build .pytest_cache

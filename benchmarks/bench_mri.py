@@ -7,9 +7,10 @@ Run from the repository root with ``course_utils`` importable (``PYTHONPATH=.``)
     python benchmarks/bench_mri.py --profile cpu --seeds 1      # one seed: half the time, no spread
     python benchmarks/bench_mri.py --profile gpu
     python benchmarks/bench_mri.py --profile cpu --set spacing=1.5 --set patch_size=40
+    python benchmarks/bench_mri.py --profile cpu --set modalities=FLAIR,T1,T2    # T2 as a third input
 
-Protocol. Each fold trains a 3D U-Net (FLAIR + T1 in) from scratch on two patients, plus
-``n_synthetic`` synthetic volumes (MNI152 anatomy with the lesion masks of the 27 other
+Protocol. Each fold trains a 3D U-Net (input images ``modalities``: FLAIR + T1 in every profile) from
+scratch on two patients, plus ``n_synthetic`` synthetic volumes (MNI152 anatomy with the lesion masks of the 27 other
 open_ms_data patients; never the test patients' masks), and tests on the third. Training
 and inference run on a grid of ``spacing`` mm; test probabilities are brought back to the
 native 1 mm grid (linear interpolation, 0 outside the brain and within ``rim_mm``, 3 mm, of the
@@ -26,8 +27,8 @@ false-lesion filter of :mod:`course_utils.lessons.lesson04.pipeline`: the candid
 components at the fold's threshold) of each *training* patient's out-of-fold map - predicted by a network
 trained with the same recipe on the other training patient alone (+ the synthetic volumes; seeded
 ``1000 s + 500 + j`` for patient ``j``, shared by the folds of a seed) - train a logistic regression on
-candidate features (size, probability, depth from the brain's edge, FLAIR and T1 inside and against the tissue
-around), and its cut-off is the best mean lesion F1 over those two patients; then it removes candidates of the
+candidate features (size, probability, depth from the brain's edge, each input image inside and against the
+tissue around), and its cut-off is the best mean lesion F1 over those two patients; then it removes candidates of the
 test patient. The held-out patient enters nothing but the score. This trains twice as many networks (3 per seed
 on top of the 3 fold networks); ``--no-filter`` skips it. The top-level metrics are those after the filter;
 ``before_filter`` has the same summary for the fold networks' thresholded maps (paired: the same networks).
@@ -74,6 +75,7 @@ from course_utils.lessons.lesson04.pipeline import (
     prepare_synthetic,
     train_lesion_network,
 )
+from course_utils.lessons.lesson04.settings import modalities_of
 from course_utils.models import count_parameters
 from course_utils.mri import open_ms_dir
 
@@ -199,9 +201,10 @@ def main(argv: list[str] | None = None) -> dict:
     log(dict(cfg))
 
     real = open_ms_dir() is not None and not args.synthetic
+    modalities = modalities_of(cfg)
     t0 = time.perf_counter()
     if real:
-        patients = prepare_open_ms(cfg.spacing, ("FLAIR", "T1"), patients=PATIENTS)
+        patients = prepare_open_ms(cfg.spacing, modalities, patients=PATIENTS)
         extra = prepare_synthetic(cfg.n_synthetic, seed=SYNTHETIC_SEED, spacing=cfg.spacing) if cfg.n_synthetic else []
         note = (
             f"open_ms_data patients {', '.join(PATIENTS)}, leave one out; "
@@ -229,7 +232,7 @@ def main(argv: list[str] | None = None) -> dict:
     seeds = [cfg.seed + j for j in range(args.seeds)]
     runs = [(s, k) for s in seeds for k in range(n_folds) if not args.only or patients[k].name in args.only]
     kw = inference_kwargs(cfg)
-    params = count_parameters(build_lesion_model(2, cfg.base_width, cfg.depth))
+    params = count_parameters(build_lesion_model(len(modalities), cfg.base_width, cfg.depth))
     oof: dict[int, dict] = {}  # seed -> the out-of-fold networks of that seed, shared by its folds
     for run, (seed, k) in enumerate(runs):
         test = patients[k]
@@ -261,11 +264,11 @@ def main(argv: list[str] | None = None) -> dict:
             seeds_of = {p.name: 1000 * seed + 500 + j for j, p in enumerate(patients)}
             oof_maps = out_of_fold_maps(train, extra, cfg, seeds_of, device, networks)
             start = time.perf_counter()
-            training = [case_candidates(m.prob, m.case, m.threshold) for m in oof_maps]
+            training = [case_candidates(m.prob, m.case, m.threshold, modalities) for m in oof_maps]
             classifier, cut = fit_false_lesion_filter(training)
             fit_seconds = time.perf_counter() - start
             start = time.perf_counter()
-            kept_map, kept = filter_candidates(case_candidates(prob, test, threshold), classifier, cut)
+            kept_map, kept = filter_candidates(case_candidates(prob, test, threshold, modalities), classifier, cut)
             filter_seconds = time.perf_counter() - start
             after = evaluate_segmentation(kept_map, test)
             row = {

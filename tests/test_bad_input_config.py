@@ -40,6 +40,9 @@ def test_a_bad_profile_value_is_caught_too(monkeypatch):
         ("05_transfer_learning", "weights", "imagnet", r"Did you mean 'imagenet'\?.*path of an existing weights file"),
         ("05_transfer_learning", "sizes", "2,five", r"sizes must be whole numbers"),
         ("06_activation_maximization", "checkpoint_profiles", "cpu,gpus", r"profiles must be among"),
+        ("04_mri_lesions", "modalities", "FLAIR,T3", r"'modalities'.*\['T3'\] is not among.*FLAIR, T1, T2"),
+        ("04_mri_lesions", "modalities", "T1,FLAIR", r"'modalities'.*list FLAIR first"),
+        ("04_mri_lesions", "modalities", "FLAIR,T1,flair", r"'modalities'.*names an image twice"),
         # case 3: negative whole numbers for decimal knobs
         ("03_drive_vessels", "max_train_seconds", -5, r"'max_train_seconds' takes a finite number > 0, or None"),
         ("03_drive_vessels", "lr", -1, r"'lr' takes a finite number in \(0, 10\]; got -1\.0"),
@@ -140,3 +143,12 @@ def test_a_text_knob_describes_itself_in_words_and_takes_a_number_from_the_runne
     with pytest.raises(ConfigTypeError, match=r"'sizes' takes a text: Training-set sizes as a comma list"):
         get_config("05_transfer_learning", "smoke", sizes=[2, 5])
     assert get_config("05_transfer_learning", "smoke", sizes=20).sizes == "20"  # -p sizes=20 is JSON 20
+
+
+def test_the_modalities_knob_is_normalised_and_read_as_a_tuple():
+    from course_utils.lessons.lesson04.settings import modalities_of
+
+    cfg = get_config("04_mri_lesions", "smoke", modalities=" flair, t1 ,T2")
+    assert cfg.modalities == "FLAIR,T1,T2" and modalities_of(cfg) == ("FLAIR", "T1", "T2")
+    assert modalities_of(get_config("04_mri_lesions", "cpu")) == ("FLAIR", "T1")
+    assert modalities_of(get_config("04_mri_lesions", "smoke", modalities="FLAIR")) == ("FLAIR",)

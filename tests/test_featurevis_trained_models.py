@@ -69,7 +69,6 @@ def test_mri_unet_loads_the_lesson04_checkpoint():
     record = lesson04_pipeline.model_record(
         model,
         cfg,
-        modalities=["FLAIR", "T1"],
         spacing_mm=[2.0, 2.0, 2.0],
         threshold=0.5,
         threshold_source="training cases, mean Dice",

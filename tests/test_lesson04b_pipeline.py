@@ -23,7 +23,6 @@ def _save_lesson04(cfg, data, model, **training):
     record = p04.model_record(
         model,
         cfg,
-        modalities=("FLAIR", "T1"),
         spacing_mm=data.test.case.spacing,
         threshold=0.35,
         threshold_source="test",
@@ -64,6 +63,10 @@ def test_lesson04_network_is_loaded_when_it_matches_and_trained_again_otherwise(
     _, _, how = p04b.lesson04_network(cfg, data)
     assert len(trained) == 3 and "other seed" in how
 
+    flair_only = get_config("04_mri_lesions", "smoke", modalities="FLAIR", seed=cfg.seed + 1, **TINY)
+    model, _, how = p04b.lesson04_network(flair_only, data)
+    assert len(trained) == 4 and "other input images (FLAIR, T1)" in how and model.config["in_channels"] == 1
+
 
 def test_out_of_fold_maps_are_nested_and_share_their_networks(tiny, monkeypatch):
     cfg, data = tiny
@@ -101,7 +104,7 @@ def test_candidate_gallery_draws_one_panel_per_candidate(tiny):
     _, data = tiny
     case = data.test
     prob = (case.native_label > 0).astype(np.float32)
-    cands = p04.case_candidates(prob, case, 0.5)
+    cands = p04.case_candidates(prob, case, 0.5, ("FLAIR", "T1"))
     assert cands.n >= 2
     fig = p04b.candidate_gallery(
         p04.native_image(case), cands, [1, 2], ["g", "r"], ["a", "b"], size=12, columns=4, title="t"

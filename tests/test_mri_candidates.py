@@ -156,10 +156,10 @@ def test_the_filter_trained_on_some_volumes_removes_false_edge_blobs_of_another(
     test_case, test_prob = _prepared_with_false_rim(3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MetricWarning)
-        training = [p04.case_candidates(prob, pc, 0.5) for pc, prob in train]
+        training = [p04.case_candidates(prob, pc, 0.5, ("FLAIR", "T1")) for pc, prob in train]
         assert all(c.is_lesion.any() and not c.is_lesion.all() for c in training), "both kinds to learn from"
         classifier, cut = p04.fit_false_lesion_filter(training)
-        candidates = p04.case_candidates(test_prob, test_case, 0.5)
+        candidates = p04.case_candidates(test_prob, test_case, 0.5, ("FLAIR", "T1"))
         seg, kept = p04.filter_candidates(candidates, classifier, cut)
     before = p04.evaluate_case(test_prob, test_case, 0.5)
     after = p04.evaluate_segmentation(seg, test_case)

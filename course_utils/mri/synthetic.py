@@ -1,4 +1,4 @@
-"""Synthetic FLAIR-like and T1-like brain volumes with white-matter lesions, built offline.
+"""Synthetic FLAIR-like, T1-like and T2-like brain volumes with white-matter lesions, built offline.
 
 The anatomy is real: the MNI152 (ICBM 2009a nonlinear symmetric) T1 template and its
 grey- and white-matter probability maps, which the nilearn wheel ships in
@@ -20,7 +20,8 @@ The template is shrunk by :data:`ANATOMY_SCALE` to the brain size of real patien
    shift), so that the network does not learn one brain by heart;
 3. intensities by tissue (partial volumes mixed): FLAIR-like has dark CSF, grey matter
    brighter than white matter and hyperintense lesions; T1-like mixes the template's T1
-   with a tissue model and has hypointense lesions; each lesion gets its own contrast,
+   with a tissue model and has hypointense lesions; T2-like has bright CSF, grey matter brighter
+   than white matter and hyperintense lesions; each lesion gets its own contrast,
    from the real open_ms_data patients' contrast up to twice it (see :data:`FLAIR_LESION`);
 4. a smooth multiplicative bias field per modality and Rician noise; zero outside the brain.
 
@@ -88,6 +89,9 @@ ANATOMY_CENTRE = (0.0, -20.0, 10.0)
 # Mean intensities by tissue (arbitrary units, white matter of FLAIR = 0.5).
 FLAIR_MEANS = {"csf": 0.10, "gm": 0.62, "wm": 0.50}
 T1_MEANS = {"csf": 0.15, "gm": 0.50, "wm": 0.85}
+# T2: CSF brightest (the real patients' 95th percentile in the brain is 2.1-2.8 times the median), grey matter
+# brighter than white, lesions bright.
+T2_MEANS = {"csf": 1.10, "gm": 0.58, "wm": 0.42}
 # Lesion contrast, measured on the real patients 07, 19 and 26 (z-scored inside the brain, 1 mm, see
 # course_utils.mri.contrast): their lesions are 1.1-1.3 standard deviations brighter than the white matter
 # 2-3 mm around them in FLAIR (small lesions 0.7-1.0) and 0.6-0.8 darker in T1; that tissue varies by 0.77 SD.
@@ -97,6 +101,9 @@ T1_MEANS = {"csf": 0.15, "gm": 0.50, "wm": 0.85}
 # real contrast up to the old one (about 1.0-2.9 SD), with real-like texture. benchmarks/RESULTS.md has the runs.
 FLAIR_LESION = (0.59, 0.98)  # range of lesion means (white matter 0.5)
 T1_LESION_DEPTH = (0.10, 0.55)  # fraction of T1 intensity a lesion loses (follows the FLAIR contrast)
+# Real T2 lesions stand out by 0.84-1.11 SD (patients 07, 19, 26); synthetic ones by 1.05-1.53 (seeds 1000-1002
+# at 1 mm), about as much above the real ones as synthetic FLAIR lesions are (1.58-1.66 against 1.09-1.30).
+T2_LESION = (0.50, 0.78)  # range of T2 lesion means (follows the FLAIR contrast; white matter 0.42)
 TISSUE_TEXTURE = 0.08  # smooth multiplicative tissue heterogeneity (relative SD)
 
 
@@ -178,7 +185,7 @@ def make_synthetic_case(
     deform: bool = True,
     root: str | Path | None = None,
 ) -> MRICase:
-    """One synthetic case (``FLAIR`` and ``T1`` images, lesion label, brain mask) on :func:`synthetic_grid`.
+    """One synthetic case (``FLAIR``, ``T1`` and ``T2`` images, lesion label, brain mask) on :func:`synthetic_grid`.
 
     ``lesions``: ``"open_ms"`` (real lesion masks, needs the data root),
     ``"procedural"`` or ``"auto"`` (real masks when open_ms_data is under the data root,
@@ -220,10 +227,13 @@ def make_synthetic_case(
     tissue_t1 = T1_MEANS["csf"] * csf + T1_MEANS["gm"] * gm + T1_MEANS["wm"] * wm
     t1 = 0.5 * template_t1 * T1_MEANS["wm"] + 0.5 * tissue_t1
     t1 = t1 * (1.0 - lesion * depth)
+    t2 = T2_MEANS["csf"] * csf + T2_MEANS["gm"] * gm + T2_MEANS["wm"] * wm
+    t2 = t2 * (1.0 - lesion) + lesion * np.interp(fields["contrast"], FLAIR_LESION, T2_LESION)
     texture = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), 1.5 / spacing)
     texture *= TISSUE_TEXTURE / max(float(texture.std()), 1e-6)
     images = {}
-    for name, img in (("FLAIR", flair), ("T1", t1)):
+    # T2 last: its noise and bias field are drawn after FLAIR's and T1's, which stay as they were before T2 existed.
+    for name, img in (("FLAIR", flair), ("T1", t1), ("T2", t2)):
         img = img * (1.0 + texture) * _bias_field(rng, shape, bias)
         images[name] = np.where(brain, _rician(rng, img, noise * FLAIR_MEANS["wm"]), 0.0).astype(np.float32)
     label = (lesion >= 0.5).astype(np.uint8)

@@ -58,7 +58,7 @@ from ...mri.patches import LesionPatchDataset, patch_shape
 from ...mri.synthetic import make_synthetic_cases
 from ...recipe import train_model
 from ...seeding import seed_everything
-from .settings import LESSON
+from .settings import LESSON, modalities_of
 
 CHECKPOINT_KIND = "unet3d"
 METRIC_KEYS = ("dice", "lesion_sensitivity", "lesion_precision", "lesion_f1", "avd_percent", "hd95_mm")
@@ -206,7 +206,7 @@ def lesson_data(cfg: Any) -> LessonData:
     and 19 train (plus ``cfg.n_synthetic`` synthetic volumes) and patient 26 is the test patient; without it,
     ``cfg.n_synthetic_cases`` synthetic cases, the last one for testing."""
     if open_ms_dir() is not None:
-        cases = prepare_open_ms(cfg.spacing, ("FLAIR", "T1"))
+        cases = prepare_open_ms(cfg.spacing, modalities_of(cfg))
         by_name = {c.name: c for c in cases}
         extra = prepare_synthetic(cfg.n_synthetic, seed=1000, spacing=cfg.spacing) if cfg.n_synthetic else []
         return LessonData(cases, [by_name["patient07"], by_name["patient19"]], by_name["patient26"], extra, True)
@@ -269,15 +269,16 @@ def train_lesion_network(
     cfg: Any,
     seed: int,
     device: torch.device | str | None = None,
-    modalities: Sequence[str] = ("FLAIR", "T1"),
     show_progress: bool = True,
 ) -> tuple[UNet, Any, float]:
     """``(model, history, seconds)``: a lesion U-Net trained on ``cases`` with the profile ``cfg``'s recipe
-    (patches, loss, schedule, EMA), torch and the patch sampler seeded with ``seed``; seconds of the training loop.
+    (input images ``cfg.modalities``, patches, loss, schedule, EMA), torch and the patch sampler seeded with
+    ``seed``; seconds of the training loop.
 
     The benchmark's fold networks and its out-of-fold networks are trained by this one function.
     """
     seed_everything(seed)
+    modalities = modalities_of(cfg)
     model = build_lesion_model(len(modalities), cfg.base_width, cfg.depth)
     dataset = lesion_patches(
         cases,
@@ -308,14 +309,15 @@ def train_lesion_network(
     return model, history, time.perf_counter() - start
 
 
-def inference_kwargs(cfg: Any, modalities: Sequence[str] = ("FLAIR", "T1")) -> dict[str, Any]:
-    """The :func:`predict_case` keyword arguments of the profile ``cfg`` (window, overlap, flips, rim...)."""
+def inference_kwargs(cfg: Any) -> dict[str, Any]:
+    """The :func:`predict_case` keyword arguments of the profile ``cfg`` (input images, window, overlap, flips,
+    rim...)."""
     return dict(
         patch_size=cfg.infer_patch_size,
         overlap=cfg.overlap,
         batch_size=2 * cfg.batch_size,
         tta=cfg.tta,
-        modalities=tuple(modalities),
+        modalities=modalities_of(cfg),
         amp=cfg.amp,
         rim_mm=cfg.rim_mm,
     )
@@ -539,10 +541,11 @@ def zscored_native(prepared: PreparedCase, modality: str) -> np.ndarray:
 
 
 def case_candidates(
-    prob: np.ndarray, prepared: PreparedCase, threshold: float, modalities: Sequence[str] = ("FLAIR", "T1")
+    prob: np.ndarray, prepared: PreparedCase, threshold: float, modalities: Sequence[str]
 ) -> Candidates:
     """The candidates of ``prob`` (native grid) at ``threshold``: the components that :func:`evaluate_case`
-    would count as predicted lesions, with their features."""
+    would count as predicted lesions, with their features from the images ``modalities`` (the network's inputs,
+    :func:`~course_utils.lessons.lesson04.settings.modalities_of`)."""
     if prob.shape != prepared.native_shape:
         raise ValueError(
             f"probability of shape {prob.shape} for case {prepared.name!r} with native shape "
@@ -710,7 +713,6 @@ def model_record(
     model: UNet,
     cfg: Any,
     *,
-    modalities: Sequence[str],
     spacing_mm: Sequence[float],
     threshold: float,
     threshold_source: str,
@@ -720,14 +722,15 @@ def model_record(
     epochs: int,
     reference: dict[str, Any] | None = None,
 ) -> ModelRecord:
-    """The :class:`~course_utils.checkpoint.ModelRecord` of a lesson 04 lesion U-Net trained with ``cfg``."""
+    """The :class:`~course_utils.checkpoint.ModelRecord` of a lesson 04 lesion U-Net trained with ``cfg`` (its
+    inputs: ``cfg.modalities``)."""
     return ModelRecord(
         lesson=LESSON,
         kind=CHECKPOINT_KIND,
         profile=cfg.profile,
         builder="UNet",
         model_config=dict(model.config),
-        inputs=list(modalities),
+        inputs=list(modalities_of(cfg)),
         normalisation={
             "method": "zscore",
             "where": "brain mask (skull-stripped images)",

@@ -3,17 +3,45 @@
 Every profile has the same knobs. A profile fixes the work (``epochs`` of ``samples_per_epoch`` patches,
 ``synthesis_epochs`` for the synthesis exercise), never the clock: ``max_train_seconds`` is an optional
 cap, off (``None``) in every profile. The knobs this lesson alone has are declared in ``KNOBS``; the
-others in :data:`course_utils.knobs.COMMON`.
+others in :data:`course_utils.knobs.COMMON`. ``modalities`` names the network's input images (``"FLAIR,T1"`` in
+every profile; ``"FLAIR"`` for archives without T1, ``"FLAIR,T1,T2"`` to add T2); read it with :func:`modalities_of`.
 
 Read through :func:`course_utils.config.get_config` (``get_config("04_mri_lesions", profile, knob=value)``).
 """
 
-from ...knobs import check_at_least, check_divisible, choice, number, positive, whole
+from ...errors import ConfigError
+from ...knobs import check_at_least, check_divisible, choice, number, positive, text, whole
 from ...metrics.threshold import PER_CASE_CRITERIA
 
 LESSON = "04_mri_lesions"
+MODALITIES = ("FLAIR", "T1", "T2")
+"""The images lesson 04 can feed its network: the ones both open_ms_data and the synthetic volumes have."""
+
+
+def _modalities(value: str) -> str:
+    """The network's input images, FLAIR first, comma-separated: FLAIR, FLAIR,T1 or FLAIR,T1,T2.
+
+    Returns the normalised text (``" flair, t1"`` -> ``"FLAIR,T1"``); read it as a tuple with
+    :func:`modalities_of`.
+    """
+    names = [w.strip().upper() for w in value.split(",") if w.strip()]
+    unknown = [n for n in names if n not in MODALITIES]
+    if unknown:
+        raise ConfigError(f"{unknown} is not among the images this lesson has, {', '.join(MODALITIES)}.")
+    if not names or names[0] != "FLAIR":
+        raise ConfigError(f"{value!r}: list FLAIR first (lesions are drawn on FLAIR), e.g. 'FLAIR' or 'FLAIR,T1'.")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{value!r} names an image twice.")
+    return ",".join(names)
+
+
+def modalities_of(cfg) -> tuple[str, ...]:
+    """The ``modalities`` knob of a lesson 04 configuration as a tuple, ``("FLAIR", "T1")``."""
+    return tuple(cfg.modalities.split(","))
+
 
 KNOBS = {
+    "modalities": text(_modalities),
     "spacing": positive(8.0),
     "n_synthetic": whole(0),
     "n_synthetic_cases": whole(1),
@@ -30,6 +58,7 @@ KNOBS = {
 
 SETTINGS = {
     "smoke": dict(
+        modalities="FLAIR,T1",
         spacing=4.0,
         n_synthetic=0,
         n_synthetic_cases=3,
@@ -59,6 +88,7 @@ SETTINGS = {
         seed=0,
     ),
     "cpu": dict(
+        modalities="FLAIR,T1",
         spacing=1.0,
         n_synthetic=6,
         n_synthetic_cases=4,
@@ -88,6 +118,7 @@ SETTINGS = {
         seed=0,
     ),
     "gpu": dict(
+        modalities="FLAIR,T1",
         spacing=1.0,
         n_synthetic=8,
         n_synthetic_cases=6,

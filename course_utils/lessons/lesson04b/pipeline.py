@@ -28,6 +28,7 @@ from ..lesson04.pipeline import (
     train_lesion_network,
 )
 from ..lesson04.settings import LESSON as LESSON04
+from ..lesson04.settings import modalities_of
 from .settings import LESSON
 
 KEPT_COLOR, REMOVED_COLOR, TRUTH_COLOR = "#009E73", "#D55E00", "#0072B2"  # Okabe-Ito green, vermillion, blue
@@ -39,9 +40,10 @@ def lesson04_network(
     """``(model, threshold, how)``: lesson 04's network for the profile ``cfg04`` (lesson 04's settings).
 
     With ``reuse``, the newest checkpoint lesson 04 saved for this profile is loaded when its record says it was
-    trained on the same cases, for the same epochs, with the same seed (its threshold comes with it). Otherwise the
-    network is trained here with the same recipe (:func:`~course_utils.lessons.lesson04.pipeline.train_lesion_network`)
-    and its threshold chosen on the training patients as lesson 04 does. ``how`` says which happened and why.
+    trained on the same cases and input images, for the same epochs, with the same seed (its threshold comes with
+    it). Otherwise the network is trained here with the same recipe
+    (:func:`~course_utils.lessons.lesson04.pipeline.train_lesion_network`) and its threshold chosen on the training
+    patients as lesson 04 does. ``how`` says which happened and why.
     """
     names = [c.name for c in data.train + data.extra]
     why = "reuse_lesson04 is False"
@@ -53,6 +55,8 @@ def lesson04_network(
             done = record.training or {}
             wanted = {"cases": names, "epochs": cfg04.epochs, "seed": cfg04.seed}
             differs = [k for k, v in wanted.items() if done.get(k) != v]
+            if list(record.inputs) != list(modalities_of(cfg04)):
+                differs.append(f"input images ({', '.join(record.inputs)})")
             if not differs and record.threshold is not None:
                 return model.to(device or "cpu"), float(record.threshold), f"loaded lesson 04's network from {path}"
             why = f"{path} was trained with other {', '.join(differs) or 'settings'}"
