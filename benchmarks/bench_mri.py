@@ -62,7 +62,6 @@ from course_utils.lessons.lesson04.pipeline import (
     METRIC_KEYS,
     build_lesion_model,
     case_candidates,
-    choose_case_threshold,
     evaluate_case,
     evaluate_segmentation,
     filter_candidates,
@@ -74,6 +73,7 @@ from course_utils.lessons.lesson04.pipeline import (
     prepare_open_ms,
     prepare_synthetic,
     train_lesion_network,
+    training_threshold,
 )
 from course_utils.lessons.lesson04.settings import modalities_of
 from course_utils.models import count_parameters
@@ -243,10 +243,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
         model, history, train_seconds = train_lesion_network(train + extra, cfg, 1000 * seed + k, device)
         log(f"  trained {history.describe()}, last loss {history.last('train_loss'):.4f}")
-        train_probs = [predict_case(model, p, **kw)[0] for p in train]
-        threshold = choose_case_threshold(
-            train_probs, train, criterion=cfg.threshold_criterion, tolerance=cfg.threshold_tolerance
-        )
+        threshold, train_probs = training_threshold(model, train, cfg)
         prob, seconds = predict_case(model, test, **kw)
         m = evaluate_case(prob, test, threshold)
         row = {"patient": test.name, "seed": seed, **fold_row(m), "threshold": round(threshold, 3)}

@@ -461,6 +461,18 @@ def choose_case_threshold(
     )
 
 
+def training_threshold(model: UNet, cases: Sequence[PreparedCase], cfg: Any) -> tuple[float, list[np.ndarray]]:
+    """``(threshold, probs)``: the maps of ``model`` on its training ``cases`` (native grids, ``cfg``'s
+    inference) and the threshold with the best mean ``cfg.threshold_criterion`` over them
+    (:func:`choose_case_threshold`). The one way a lesion network of this lesson gets its threshold."""
+    kw = inference_kwargs(cfg)
+    probs = [predict_case(model, c, **kw)[0] for c in cases]
+    threshold = choose_case_threshold(
+        probs, cases, criterion=cfg.threshold_criterion, tolerance=cfg.threshold_tolerance
+    )
+    return threshold, probs
+
+
 def evaluate_case(prob: np.ndarray, prepared: PreparedCase, threshold: float) -> dict[str, float]:
     """The five WMH metrics (and lesion counts) of ``prob >= threshold`` against the native label.
 
@@ -603,10 +615,7 @@ def out_of_fold_maps(
             model, _, seconds = train_lesion_network(
                 [partner, *extra], cfg, seeds[partner.name], device, show_progress=show_progress
             )
-            own = predict_case(model, partner, **kw)[0]
-            threshold = choose_case_threshold(
-                [own], [partner], criterion=cfg.threshold_criterion, tolerance=cfg.threshold_tolerance
-            )
+            threshold, _ = training_threshold(model, [partner], cfg)
             networks[partner.name] = (model, threshold, seconds)
         model, threshold, _ = networks[partner.name]
         maps.append(OutOfFoldMap(case, predict_case(model, case, **kw)[0], threshold, partner.name))

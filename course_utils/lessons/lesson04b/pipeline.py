@@ -22,10 +22,8 @@ from ..lesson04.pipeline import (
     CHECKPOINT_KIND,
     Candidates,
     LessonData,
-    choose_case_threshold,
-    inference_kwargs,
-    predict_case,
     train_lesion_network,
+    training_threshold,
 )
 from ..lesson04.settings import LESSON as LESSON04
 from ..lesson04.settings import modalities_of
@@ -61,11 +59,7 @@ def lesson04_network(
                 return model.to(device or "cpu"), float(record.threshold), f"loaded lesson 04's network from {path}"
             why = f"{path} was trained with other {', '.join(differs) or 'settings'}"
     model, history, seconds = train_lesion_network(data.train + data.extra, cfg04, cfg04.seed, device)
-    kw = inference_kwargs(cfg04)
-    probs = [predict_case(model, c, **kw)[0] for c in data.train]
-    threshold = choose_case_threshold(
-        probs, data.train, criterion=cfg04.threshold_criterion, tolerance=cfg04.threshold_tolerance
-    )
+    threshold, _ = training_threshold(model, data.train, cfg04)
     return model, threshold, f"trained here with lesson 04's recipe ({why}): {history.describe()}"
 
 
