@@ -42,6 +42,7 @@ LESSONS = (
     "04b_mri_false_lesions",
     "05_transfer_learning",
     "06_activation_maximization",
+    "07_blood_cells",
 )
 
 

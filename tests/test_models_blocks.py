@@ -1,4 +1,4 @@
-"""Blocks of the course U-Net: shapes, hand-counted parameters, residual and recurrent behaviour."""
+"""Blocks of the course U-Net: shapes, hand-counted parameters, residual, recurrent and MultiRes behaviour."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from course_utils.models import (
     make_norm,
     make_upsampling,
 )
+from course_utils.models.blocks import BLOCK_KINDS, MultiResBlock, ResPath, multires_split
 
 torch.set_num_threads(1)
 
@@ -54,7 +55,7 @@ def test_make_norm_rejects_unknown_kind_with_hint():
 
 # ---------------------------------------------------------------- shapes
 @pytest.mark.parametrize("dims", [2, 3])
-@pytest.mark.parametrize("kind", ["double_conv", "residual", "recurrent_residual"])
+@pytest.mark.parametrize("kind", BLOCK_KINDS)
 @pytest.mark.parametrize("norm", ["batch", "instance", "group", None])
 def test_blocks_keep_spatial_size_and_set_channels(dims, kind, norm):
     block = make_block(kind, 3, 4, dims=dims, norm=norm, recurrence=2)
@@ -192,9 +193,143 @@ def test_dropout_only_in_training():
         (dict(kind="double_conv", in_channels=0, out_channels=3), "in_channels must be >= 1"),
         (dict(kind="double_conv", in_channels=2, out_channels=3, dropout=1.0), r"dropout must be in \[0, 1\)"),
         (dict(kind="double_conv", in_channels=2, out_channels=3, dims=1), "dims=2 for images"),
+        (dict(kind="multires", in_channels=2, out_channels=2), "out_channels=2 is too small"),
     ],
 )
 def test_make_block_rejects_bad_arguments(kwargs, match):
     kind = kwargs.pop("kind")
     with pytest.raises(ConfigError, match=match):
         make_block(kind, **kwargs)
+
+
+# ---------------------------------------------------------------- MultiResUNet
+def test_block_kinds_include_multires():
+    assert BLOCK_KINDS == ("double_conv", "residual", "recurrent_residual", "multires")
+    assert isinstance(make_block("multires", 2, 6), MultiResBlock)
+
+
+@pytest.mark.parametrize(
+    "channels,split",
+    # exact sixths and thirds (6, 12): the paper's int(0.333 * W) would give one channel less to b
+    [
+        (3, (1, 1, 1)),
+        (4, (1, 1, 2)),
+        (5, (1, 1, 3)),
+        (6, (1, 2, 3)),
+        (7, (1, 2, 4)),
+        (12, (2, 4, 6)),
+        (13, (2, 4, 7)),
+        (32, (5, 10, 17)),
+    ],
+)
+def test_multires_split_by_hand(channels, split):
+    assert multires_split(channels) == split
+
+
+def test_multires_split_sums_to_the_width_and_grows_like_the_paper():
+    for channels in range(3, 300):
+        a, b, c = multires_split(channels)
+        assert a + b + c == channels and min(a, b, c) >= 1, channels
+        assert a <= b <= c, channels  # W/6 <= W/3 <= W/2
+    with pytest.raises(ConfigError, match="at least 3"):
+        multires_split(2)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+@pytest.mark.parametrize("out_channels", [5, 7, 13])
+def test_multires_block_odd_widths_are_split_exactly(dims, out_channels):
+    block = MultiResBlock(3, out_channels, dims=dims, norm="batch")
+    a, b, c = multires_split(out_channels)
+    assert (block.conv1.conv.in_channels, block.conv1.conv.out_channels) == (3, a)
+    assert (block.conv2.conv.in_channels, block.conv2.conv.out_channels) == (a, b)
+    assert (block.conv3.conv.in_channels, block.conv3.conv.out_channels) == (b, c)
+    assert block.conv3.conv.kernel_size == (3,) * dims
+    assert block.shortcut.conv.kernel_size == (1,) * dims
+    assert block.shortcut.conv.out_channels == out_channels
+    out = block(_input(dims, 3, size=5))
+    assert out.shape == (2, out_channels) + (5,) * dims
+
+
+def test_multires_block_parameter_count_by_hand():
+    # split of 7: (1, 2, 4). Without norm: conv1 3->1 (27 + 1), conv2 1->2 (18 + 2), conv3 2->4 (72 + 4),
+    # shortcut 1x1 3->7 (21 + 7).
+    assert count_parameters(MultiResBlock(3, 7, norm=None)) == 28 + 20 + 76 + 28
+    # BatchNorm: no conv biases; 2 per channel after conv1..3 (2 * 7) and the shortcut (2 * 7),
+    # plus the norm of the concatenation (2 * 7) and the output norm (2 * 7).
+    assert count_parameters(MultiResBlock(3, 7, norm="batch")) == 27 + 18 + 72 + 21 + 4 * 2 * 7
+
+
+def test_multires_block_matches_hand_computation():
+    # Only centre taps are non-zero, so every conv is pointwise; x has one channel, out_channels=3
+    # gives the split (1, 1, 1): y1 = relu(0.5 x + 0.1), y2 = relu(2 y1 - 0.3), y3 = relu(-y2 + 0.4),
+    # shortcut = (1, -1, 0.5) * x + 0.2, output = relu(cat[y1, y2, y3] + shortcut).
+    block = MultiResBlock(1, 3, norm=None)
+    with torch.no_grad():
+        for conv, w, b in ((block.conv1, 0.5, 0.1), (block.conv2, 2.0, -0.3), (block.conv3, -1.0, 0.4)):
+            conv.conv.weight.zero_()
+            conv.conv.weight[0, 0, 1, 1] = w
+            conv.conv.bias.fill_(b)
+        block.shortcut.conv.weight.copy_(torch.tensor([1.0, -1.0, 0.5]).view(3, 1, 1, 1))
+        block.shortcut.conv.bias.fill_(0.2)
+    x = torch.linspace(-2, 2, 16).view(1, 1, 4, 4)
+    y1 = torch.relu(0.5 * x + 0.1)
+    y2 = torch.relu(2 * y1 - 0.3)
+    y3 = torch.relu(-y2 + 0.4)
+    shortcut = torch.cat([x, -x, 0.5 * x]).view(1, 3, 4, 4) + 0.2
+    expected = torch.relu(torch.cat([y1, y2, y3], dim=1) + shortcut)
+    torch.testing.assert_close(block(x), expected)
+
+
+def test_multires_block_keeps_the_shortcut_when_the_branch_is_silent():
+    torch.manual_seed(0)
+    block = MultiResBlock(2, 5, norm=None)
+    with torch.no_grad():  # the chain outputs relu(0) = 0: output must be relu(shortcut(x)), not 0
+        for conv in (block.conv1, block.conv2, block.conv3):
+            conv.conv.weight.zero_()
+            conv.conv.bias.zero_()
+    x = _input(2, 2)
+    out = block(x)
+    torch.testing.assert_close(out, torch.relu(block.shortcut(x)))
+    assert out.abs().sum() > 0
+
+
+def test_multires_block_dropout_only_in_training():
+    torch.manual_seed(0)
+    block = MultiResBlock(2, 8, dropout=0.5, norm=None)
+    x = _input(2, 2)
+    block.train()
+    assert not torch.equal(block(x), block(x))
+    block.eval()
+    assert torch.equal(block(x), block(x))
+    assert isinstance(MultiResBlock(2, 8).dropout, nn.Identity)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+@pytest.mark.parametrize("norm", ["batch", "instance", "group", None])
+@pytest.mark.parametrize("length", [1, 3])
+def test_res_path_keeps_the_shape(dims, norm, length):
+    path = ResPath(5, length, dims=dims, norm=norm)
+    assert path.length == len(path.units) == length
+    x = _input(dims, 5, size=5)
+    assert path(x).shape == x.shape
+
+
+def test_res_path_parameter_count_by_hand():
+    # per unit, 4 channels, no norm: 3x3 conv 4->4 (144 + 4) and 1x1 shortcut 4->4 (16 + 4)
+    assert count_parameters(ResPath(4, 3, norm=None)) == 3 * (148 + 20)
+    # BatchNorm: no biases; norms after the 3x3 conv, the shortcut and the sum: 3 * 2 * 4
+    assert count_parameters(ResPath(4, 2, norm="batch")) == 2 * (144 + 16 + 3 * 2 * 4)
+    with pytest.raises(ConfigError, match="length must be >= 1"):
+        ResPath(4, 0)
+
+
+def test_res_path_units_add_their_shortcut():
+    torch.manual_seed(0)
+    path = ResPath(2, 2, norm=None)
+    with torch.no_grad():  # silence the 3x3 convs: each unit becomes relu(shortcut(x))
+        for unit in path.units:
+            unit["conv"].conv.weight.zero_()
+            unit["conv"].conv.bias.zero_()
+    x = _input(2, 2)
+    expected = torch.relu(path.units[1]["shortcut"](torch.relu(path.units[0]["shortcut"](x))))
+    torch.testing.assert_close(path(x), expected)

@@ -11,10 +11,11 @@ from torch import nn
 
 from course_utils.errors import ConfigError
 from course_utils.models import UNet, count_parameters, crop_to, pad_to_multiple
+from course_utils.models.blocks import ResPath
 
 torch.set_num_threads(1)
 
-BLOCKS = ["double_conv", "residual", "recurrent_residual"]
+BLOCKS = ["double_conv", "residual", "recurrent_residual", "multires"]
 UPSAMPLINGS = ["transpose", "interpolate"]
 
 
@@ -23,7 +24,8 @@ def _rand(*shape: int, seed: int = 0) -> torch.Tensor:
 
 
 def _tiny(**kwargs) -> UNet:
-    args = dict(base_width=2, depth=3)
+    # a MultiRes block splits its width in three parts of at least 1 channel: 3 is its smallest width
+    args = dict(base_width=3 if kwargs.get("block") == "multires" else 2, depth=3)
     args.update(kwargs)
     return UNet(**args)
 
@@ -182,8 +184,10 @@ def test_bad_types_are_type_errors():
 @pytest.mark.parametrize("norm", ["batch", "group", None])
 def test_gradient_reaches_every_parameter(block, upsampling, norm):
     torch.manual_seed(0)
-    # width 4: with 2 channels and no norm a whole level can start dead (all ReLUs off)
-    model = _tiny(in_channels=2, base_width=4, block=block, upsampling=upsampling, norm=norm, recurrence=1)
+    # width 4: with 2 channels and no norm a whole level can start dead (all ReLUs off); a MultiRes
+    # block's first conv has only width // 6 channels, so it gets width 12 (split 2, 4, 6)
+    width = 12 if block == "multires" else 4
+    model = _tiny(in_channels=2, base_width=width, block=block, upsampling=upsampling, norm=norm, recurrence=1)
     target = (_rand(2, 1, 16, 16, seed=1) > 0).float()
     loss = nn.functional.binary_cross_entropy_with_logits(model(_rand(2, 2, 16, 16)), target)
     loss.backward()
@@ -226,6 +230,8 @@ def test_same_seed_same_model(block):
             dropout=0.1,
             width_multiplier=1.5,
         ),
+        dict(in_channels=2, block="multires", norm="group", upsampling="interpolate", dropout=0.1),
+        dict(dims=3, depth=2, block="multires", norm="instance", skip_connections=False),
     ],
 )
 def test_from_config_rebuilds_the_architecture(kwargs):
@@ -370,3 +376,84 @@ def test_pad_then_unet_then_crop_gives_the_original_size():
     with torch.inference_mode():
         out = crop_to(model(padded), crop)
     assert out.shape == (1, 2, 100, 90)
+
+
+# ---------------------------------------------------------------- MultiResUNet
+@pytest.mark.parametrize("depth,lengths", [(1, []), (2, [1]), (3, [2, 1]), (4, [3, 2, 1]), (5, [4, 3, 2, 1])])
+def test_res_path_lengths_shrink_towards_the_bottleneck(depth, lengths):
+    model = UNet(depth=depth, base_width=3, block="multires", norm=None)
+    assert len(model.res_paths) == len(model.encoders) == depth - 1
+    assert all(isinstance(p, ResPath) for p in model.res_paths)
+    assert [p.length for p in model.res_paths] == [len(p.units) for p in model.res_paths] == lengths
+    assert [p.units[0]["conv"].conv.in_channels for p in model.res_paths] == list(model.widths[:-1])
+
+
+def test_res_paths_process_every_skip_before_its_decoder():
+    model = _tiny(block="multires", depth=4).eval()
+    assert "res_paths.2.units.0.conv.conv" in dict(model.named_modules())
+    path_out, decoder_skip = {}, {}
+    for i in range(3):
+        model.res_paths[i].register_forward_hook(lambda m, args, out, i=i: path_out.__setitem__(i, out))
+        model.decoders[i].register_forward_pre_hook(lambda m, args, i=i: decoder_skip.__setitem__(i, args[1]))
+    model(_rand(1, 1, 16, 16))
+    assert sorted(path_out) == sorted(decoder_skip) == [0, 1, 2]
+    assert all(decoder_skip[i] is path_out[i] for i in range(3))
+
+
+def test_no_res_paths_without_skips_or_for_other_blocks():
+    assert len(_tiny(block="multires", skip_connections=False).res_paths) == 0
+    for block in BLOCKS[:-1]:
+        model = _tiny(block=block)
+        assert isinstance(model.res_paths, nn.ModuleList) and len(model.res_paths) == 0
+        assert not any(key.startswith("res_paths") for key in model.state_dict())
+
+
+def test_state_dict_keys_of_the_existing_blocks_are_unchanged():
+    # The keys a checkpoint of the original double-conv U-Net holds (depth 2, no norm).
+    keys = [
+        f"{stage}.{conv}.conv.{p}"
+        for stage in ("encoders.0", "bottleneck", "decoders.0.block")
+        for conv in ("conv1", "conv2")
+        for p in ("weight", "bias")
+    ]
+    expected = keys[:8] + ["decoders.0.up.weight", "decoders.0.up.bias"] + keys[8:] + ["head.weight", "head.bias"]
+    assert list(UNet(depth=2, base_width=2, norm=None).state_dict()) == expected
+    residual = UNet(depth=2, base_width=2, block="residual").state_dict()
+    assert "encoders.0.shortcut.conv.weight" in residual and "bottleneck.shortcut.norm.running_mean" in residual
+    assert not any("res_paths" in key for key in residual)
+
+
+def test_multires_unet_differs_from_double_conv_and_rebuilds_from_its_config():
+    torch.manual_seed(0)
+    model = UNet(2, 1, depth=4, base_width=6, block="multires").eval()
+    double = UNet(2, 1, depth=4, base_width=6)
+    assert count_parameters(model) != count_parameters(double)
+    assert any(key.startswith("res_paths.0.units.2.") for key in model.state_dict())
+    config = json.loads(json.dumps(model.config))
+    assert config["block"] == "multires"
+    rebuilt = UNet.from_config(config).eval()
+    assert list(rebuilt.state_dict()) == list(model.state_dict())
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = _rand(1, 2, 16, 16)
+    torch.testing.assert_close(rebuilt(x), model(x), rtol=0, atol=0)
+    with pytest.raises(RuntimeError):  # a double-conv checkpoint does not fit a MultiResUNet
+        model.load_state_dict(double.state_dict(), strict=True)
+    assert "block='multires'" in repr(model)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_multires_unet_backward_gives_finite_gradients(dims):
+    torch.manual_seed(0)
+    model = UNet(2, 2, dims=dims, depth=3, base_width=4, block="multires", norm="batch")
+    x = _rand(2, 2, *(8,) * dims)
+    out = model(x)
+    assert out.shape == (2, 2) + (8,) * dims
+    out.square().mean().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    assert all(p.grad.abs().sum() > 0 for p in model.res_paths.parameters())
+
+
+def test_multires_unet_needs_three_channels_per_level():
+    with pytest.raises(ConfigError, match="base_width >= 3"):
+        UNet(base_width=2, block="multires")

@@ -10,6 +10,7 @@ package            notebook                     modules
 ``lesson04b``      04b_mri_false_lesions        the same three
 ``lesson05``       05_transfer_learning         the same three
 ``lesson06``       06_activation_maximization   the same three
+``lesson07``       07_blood_cells               the same three
 =================  ===========================  ============================================================
 
 Lesson code may use the general layers (``course_utils.config``, ``data``, ``models``, ``training``,

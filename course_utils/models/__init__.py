@@ -1,6 +1,7 @@
 """The course U-Net and the tools around it.
 
-* :mod:`.blocks`: convolution blocks (double conv, residual, recurrent residual), norms, upsampling.
+* :mod:`.blocks`: convolution blocks (double conv, residual, recurrent residual, MultiRes and its ResPath), norms,
+  upsampling.
 * :mod:`.unet`: :class:`UNet`, 2D or 3D, the model every lesson imports.
 * :mod:`.receptive_field`: analytic and measured receptive fields.
 * :mod:`.utils`: :func:`count_parameters`, :func:`pad_to_multiple`, :func:`crop_to`.
@@ -10,9 +11,11 @@ from .blocks import (
     ConvNormAct,
     DoubleConv,
     InterpolateUp,
+    MultiResBlock,
     RecurrentConv,
     RecurrentResidualBlock,
     ResidualBlock,
+    ResPath,
     make_block,
     make_norm,
     make_upsampling,
@@ -35,6 +38,8 @@ __all__ = [
     "ResidualBlock",
     "RecurrentConv",
     "RecurrentResidualBlock",
+    "MultiResBlock",
+    "ResPath",
     "InterpolateUp",
     "make_block",
     "make_norm",

@@ -5,6 +5,7 @@
 * :class:`DoubleConv`: two :class:`ConvNormAct` (the original U-Net block).
 * :class:`ResidualBlock`: two convolutions plus a shortcut (ResNet-style).
 * :class:`RecurrentConv` and :class:`RecurrentResidualBlock`: the R2U-Net units.
+* :class:`MultiResBlock` and :class:`ResPath`: the MultiResUNet units (Ibtehaz & Rahman 2020).
 * :func:`make_upsampling`: x2 upsampling by transposed convolution or by interpolation.
 
 Every block keeps the spatial size; only pooling and upsampling change it.
@@ -22,7 +23,7 @@ from ..errors import ConfigError, ConfigTypeError
 from ..validate import check_choice, check_int
 
 NORM_KINDS = ("batch", "instance", "group", None)
-BLOCK_KINDS = ("double_conv", "residual", "recurrent_residual")
+BLOCK_KINDS = ("double_conv", "residual", "recurrent_residual", "multires")
 UPSAMPLING_KINDS = ("transpose", "interpolate")
 GROUP_NORM_MAX_GROUPS = 8
 
@@ -235,6 +236,96 @@ class RecurrentResidualBlock(nn.Module):
         return p + self.recurrent2(self.dropout(self.recurrent1(p)))
 
 
+def multires_split(channels: int) -> tuple[int, int, int]:
+    """Widths ``(a, b, c)`` of the three chained convolutions of a :class:`MultiResBlock`.
+
+    The paper's W/6, W/3, W/2 with ``a = max(1, channels // 6)``, ``b = max(1, channels // 3)``
+    and ``c = channels - a - b``, so that ``a + b + c == channels`` exactly (32 -> (5, 10, 17),
+    7 -> (1, 2, 4), 3 -> (1, 1, 1)). Needs ``channels >= 3``.
+    """
+    check_int("out_channels", channels, 1)
+    if channels < 3:
+        raise ConfigError(
+            f"block='multires' splits out_channels into three parts of at least 1 channel each; "
+            f"out_channels={channels} is too small, use at least 3 (for a UNet: base_width >= 3)."
+        )
+    a, b = max(1, channels // 6), max(1, channels // 3)
+    return a, b, channels - a - b
+
+
+class MultiResBlock(nn.Module):
+    """MultiResUNet block (Ibtehaz & Rahman 2020): ``out_norm(ReLU(dropout(norm(cat[y1, y2, y3])) + shortcut(x)))``.
+
+    ``y1 = conv1(x)``, ``y2 = conv2(y1)``, ``y3 = conv3(y2)`` are three successive 3x3 conv-norm-ReLU
+    layers, so they see 3x3, 5x5 and 7x7 windows (the cheap stand-in for parallel 3x3/5x5/7x7
+    convolutions). Their widths :attr:`split` are the paper's W/6, W/3, W/2 and sum to ``out_channels``
+    (:func:`multires_split`). ``shortcut`` is a 1x1 conv + norm (no ReLU) from the input; ``norm`` and
+    ``out_norm`` are the norms before the sum and after the final ReLU, as in the paper's code.
+    The paper scales the U-Net width by ``alpha = 1.67``; here ``W = out_channels`` (no alpha),
+    since the course fixes the width of every level. Dropout acts on the concatenated branch.
+    ``(B, in_channels, *S) -> (B, out_channels, *S)``.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, *, dims: int = 2, norm: str | None = "batch", dropout: float = 0.0
+    ):
+        super().__init__()
+        check_int("in_channels", in_channels, 1)
+        self.split = multires_split(out_channels)
+        a, b, c = self.split
+        self.conv1 = ConvNormAct(in_channels, a, dims=dims, norm=norm)
+        self.conv2 = ConvNormAct(a, b, dims=dims, norm=norm)
+        self.conv3 = ConvNormAct(b, c, dims=dims, norm=norm)
+        self.norm = make_norm(norm, out_channels, dims)
+        self.dropout = make_dropout(dropout, dims)
+        self.shortcut = ConvNormAct(in_channels, out_channels, dims=dims, norm=norm, kernel_size=1, activation=False)
+        self.act = nn.ReLU(inplace=False)
+        self.out_norm = make_norm(norm, out_channels, dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y1 = self.conv1(x)
+        y2 = self.conv2(y1)
+        y3 = self.conv3(y2)
+        branch = self.dropout(self.norm(torch.cat([y1, y2, y3], dim=1)))
+        return self.out_norm(self.act(branch + self.shortcut(x)))
+
+    def extra_repr(self) -> str:
+        return f"split={self.split}"
+
+
+class ResPath(nn.Module):
+    """MultiResUNet skip path: ``length`` residual units ``out_norm(ReLU(conv(x) + shortcut(x)))``.
+
+    In each unit (an entry of ``units``) ``conv`` is a 3x3 conv-norm-ReLU and ``shortcut`` a 1x1
+    conv + norm, as in the paper's code. It lets the encoder features go through some extra
+    processing before they meet the (deeper, more semantic) decoder features.
+    ``(B, channels, *S) -> (B, channels, *S)``.
+    """
+
+    def __init__(self, channels: int, length: int, *, dims: int = 2, norm: str | None = "batch"):
+        super().__init__()
+        check_int("channels", channels, 1)
+        self.length = check_int("length", length, 1)
+        self.units = nn.ModuleList(
+            nn.ModuleDict(
+                dict(
+                    conv=ConvNormAct(channels, channels, dims=dims, norm=norm),
+                    shortcut=ConvNormAct(channels, channels, dims=dims, norm=norm, kernel_size=1, activation=False),
+                    out_norm=make_norm(norm, channels, dims),
+                )
+            )
+            for _ in range(self.length)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for unit in self.units:
+            x = unit["out_norm"](torch.relu(unit["conv"](x) + unit["shortcut"](x)))
+        return x
+
+    def extra_repr(self) -> str:
+        return f"length={self.length}"
+
+
 def make_block(
     kind: str,
     in_channels: int,
@@ -245,12 +336,17 @@ def make_block(
     recurrence: int = 2,
     dropout: float = 0.0,
 ) -> nn.Module:
-    """One of :data:`BLOCK_KINDS`: ``"double_conv"``, ``"residual"`` or ``"recurrent_residual"``."""
+    """One of :data:`BLOCK_KINDS`: ``"double_conv"``, ``"residual"``, ``"recurrent_residual"`` or ``"multires"``.
+
+    ``recurrence`` is used by ``"recurrent_residual"`` only.
+    """
     check_choice("block", kind, BLOCK_KINDS)
     if kind == "double_conv":
         return DoubleConv(in_channels, out_channels, dims=dims, norm=norm, dropout=dropout)
     if kind == "residual":
         return ResidualBlock(in_channels, out_channels, dims=dims, norm=norm, dropout=dropout)
+    if kind == "multires":
+        return MultiResBlock(in_channels, out_channels, dims=dims, norm=norm, dropout=dropout)
     return RecurrentResidualBlock(
         in_channels, out_channels, dims=dims, norm=norm, recurrence=recurrence, dropout=dropout
     )

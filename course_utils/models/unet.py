@@ -16,6 +16,12 @@ applied after ``decoders[i + 1]`` (the forward pass walks the decoders from deep
 shallow). Each decoder has ``.up`` (x2 upsampling to ``widths[i]`` channels) and
 ``.block``. Names are stable so that hooks (``model.encoders[0]``, ``model.bottleneck``,
 ``model.decoders[1].block``, ``model.head``) work in every lesson.
+
+With ``block="multires"`` (MultiResUNet, Ibtehaz & Rahman 2020) the skip of level ``i`` first
+goes through ``res_paths[i]``, a :class:`~.blocks.ResPath` of ``depth - 1 - i`` residual units:
+the shallowest skip, the furthest in meaning from its decoder, gets the longest path, the
+deepest skip a single unit (4, 3, 2, 1 for the paper's 5 levels). For the other blocks
+``res_paths`` is an empty ``nn.ModuleList`` and the skips go straight to the decoders.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from .blocks import (
     BLOCK_KINDS,
     NORM_KINDS,
     UPSAMPLING_KINDS,
+    ResPath,
     check_choice,
     check_dims,
     check_dropout,
@@ -59,8 +66,8 @@ def level_widths(base_width: int, width_multiplier: float, depth: int) -> tuple[
 class DecoderStage(nn.Module):
     """``block(cat([skip, up(x)]))``, or ``block(up(x))`` without skip connection.
 
-    ``x``: ``(B, in_channels, *S)``; ``skip``: ``(B, out_channels, *2S)``;
-    returns ``(B, out_channels, *2S)``.
+    ``x``: ``(B, in_channels, *S)``; ``skip``: ``(B, out_channels, *2S)`` (for ``block="multires"``
+    already through the level's ResPath, see :class:`UNet`); returns ``(B, out_channels, *2S)``.
     """
 
     def __init__(
@@ -111,7 +118,9 @@ class UNet(nn.Module):
         norm: ``"batch"``, ``"instance"``, ``"group"`` or ``None``.
         upsampling: ``"transpose"`` (ConvTranspose k=2 s=2) or ``"interpolate"``
             ((bi/tri)linear x2 then 1x1 conv).
-        block: ``"double_conv"``, ``"residual"`` or ``"recurrent_residual"`` (R2U-Net).
+        block: ``"double_conv"``, ``"residual"``, ``"recurrent_residual"`` (R2U-Net) or
+            ``"multires"`` (MultiResUNet: MultiRes blocks and ResPaths on the skips; needs
+            at least 3 channels per level).
         recurrence: ``t`` of the recurrent block (ignored by the other blocks).
         skip_connections: ``False`` gives each decoder only the upsampled path (ablation).
         dropout: channel-dropout probability inside every block (0 = off).
@@ -164,6 +173,12 @@ class UNet(nn.Module):
         )
         self.pool = max_pool_class(self.dims)(kernel_size=2, stride=2)
         self.bottleneck = make_block(self.block, ins[-1], self.widths[-1], **block_args)
+        # Empty (no parameters, no state_dict keys) unless there are MultiResUNet skips to process.
+        uses_res_paths = self.block == "multires" and self.skip_connections
+        self.res_paths = nn.ModuleList(
+            ResPath(self.widths[i], self.depth - 1 - i, dims=self.dims, norm=self.norm)
+            for i in range(self.depth - 1 if uses_res_paths else 0)
+        )
         self.decoders = nn.ModuleList(
             DecoderStage(
                 self.widths[i + 1],
@@ -293,6 +308,8 @@ class UNet(nn.Module):
             skips.append(x)
             x = self.pool(x)
         x = self.bottleneck(x)
+        if self.res_paths:
+            skips = [res_path(skip) for res_path, skip in zip(self.res_paths, skips)]
         for level in reversed(range(len(self.decoders))):
             x = self.decoders[level](x, skips[level] if self.skip_connections else None)
         return self.head(x)
