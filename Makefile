@@ -14,7 +14,7 @@ SET ?=
 BENCH_SET := $(foreach s,$(SET),--set $(s))
 ONLY ?=
 
-.PHONY: setup course test test-fast lint lab bench-unet bench-drive bench-mri bench-transfer clean help
+.PHONY: setup course test test-fast lint lab bench-unet bench-drive bench-mri bench-transfer bench-cells clean help
 
 help:
 	@echo "make course [PROFILE=smoke|cpu|gpu|auto] [ONLY='03 04']  execute the notebooks into build/<profile>/"
@@ -25,7 +25,8 @@ help:
 	@echo "make bench-unet [PROFILE=cpu]             U-Net size and speed benchmark"
 	@echo "make bench-drive [PROFILE=cpu|gpu]        DRIVE: train on 20 images, test on 20 (JSON last line)"
 	@echo "make bench-mri [PROFILE=cpu|gpu]          MS lesions: leave-one-patient-out, 2 seeds, false-lesion filter (JSON last line)"
-	@echo "    [SET='knob=value ...']                bench-drive/-mri/-transfer: override knobs, e.g. SET=modalities=FLAIR for bench-mri"
+	@echo "    [SET='knob=value ...']                bench-drive/-mri/-transfer/-cells: override knobs, e.g. SET=modalities=FLAIR for bench-mri"
+	@echo "make bench-cells [PROFILE=cpu|gpu]        blood cells: grid detector (COCO AP) and blood counts on BCCD (JSON last line)"
 	@echo "make bench-transfer [PROFILE=cpu|gpu]     scratch vs ImageNet encoder on DRIVE, 2/5/20 images (JSON last line)"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -64,6 +65,9 @@ bench-mri: setup
 
 bench-transfer: setup
 	$(PY) benchmarks/bench_transfer.py --profile $(PROFILE) $(BENCH_SET)
+
+bench-cells: setup
+	$(PY) benchmarks/bench_cells.py --profile $(PROFILE) $(BENCH_SET)
 
 clean:
 	rm -rf build .pytest_cache

@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.pipeline import Pipeline
 
 from ..errors import MetricWarning
 from ..metrics.lesions import label_lesions
+from ..objects import feature_classifier
 
 DEPTH_CAP_MM = 10.0  # depth beyond this says nothing more about being a lesion
 SHELL_VOXELS = 2  # the shell a candidate's contrast is measured against: this many voxels around it
@@ -179,7 +178,7 @@ class CandidateClassifier:
                 stacklevel=2,
             )
             return self
-        self.model = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=1000))
+        self.model = feature_classifier()
         self.model.fit(x, y)
         self.constant = None
         return self

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from PIL import Image
+from sklearn.pipeline import Pipeline
 from torch.utils.data import DataLoader, Dataset
 
 from ...data.bccd import BCCD_CLASSES, bccd_dir, load_bccd
@@ -29,7 +30,10 @@ from ...detection import (
     encode_targets,
     kmeans_priors,
 )
+from ...metrics.boxes import box_iou
 from ...metrics.coco import CocoScores, coco_evaluate
+from ...models import UNet
+from ...objects import feature_classifier, object_boxes, object_features, split_touching
 from ...recipe import train_model
 from ...seeding import seed_everything
 
@@ -237,3 +241,159 @@ def count_errors(predicted: np.ndarray, items: Sequence[CellImage]) -> dict[str,
     """Mean absolute error of ``predicted (N, C)`` counts against the annotated ones, per class name."""
     err = np.abs(np.asarray(predicted) - annotated_counts(items)).mean(0)
     return {name: float(e) for name, e in zip(BCCD_CLASSES, err)}
+
+
+# ----- segment, then classify ------------------------------------------------------------------------
+NOT_A_CELL = "none"
+OBJECT_CLASSES = (*BCCD_CLASSES, NOT_A_CELL)
+"""What the object classifier answers: a blood-cell class, or ``"none"`` (a fragment, a clump that did not
+split, a cell nobody boxed)."""
+
+
+def cell_masks(item: CellImage) -> np.ndarray:
+    """``(H, W)`` uint8 weak label at the input size: the ellipse inscribed in each box is 1, the rest 0.
+
+    What the boxes cost as labels: corners of a box are not cell (hence the ellipse), overlapping cells merge
+    into one blob, and a cell nobody boxed is taught as background."""
+    h, w = item.pixels.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5  # pixel centres
+    mask = np.zeros((h, w), np.uint8)
+    for x0, y0, x1, y1 in item.input_boxes():
+        cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, max((x1 - x0) / 2, 0.5), max((y1 - y0) / 2, 0.5)
+        r0, r1 = int(max(y0 - 1, 0)), int(min(y1 + 1, h))
+        c0, c1 = int(max(x0 - 1, 0)), int(min(x1 + 1, w))
+        inside = ((xx[r0:r1, c0:c1] - cx) / rx) ** 2 + ((yy[r0:r1, c0:c1] - cy) / ry) ** 2 <= 1
+        mask[r0:r1, c0:c1] |= inside.astype(np.uint8)
+    return mask
+
+
+class SegmentationDataset(Dataset):
+    """``(image (3, crop, crop) in [0, 1], mask (1, crop, crop))``: a random square crop of each training image
+    and its weak label (:func:`cell_masks`), flipped at random; seeded by ``seed``, the epoch and the index."""
+
+    def __init__(self, items: Sequence[CellImage], crop: int, *, seed: int = 0):
+        self.items, self.crop, self.seed, self.epoch = list(items), int(crop), seed, 0
+        self.masks = [cell_masks(c) for c in self.items]
+        h, w = self.items[0].pixels.shape[:2]
+        if self.crop > min(h, w):
+            raise ValueError(f"seg_crop={crop} is larger than the images ({h} x {w}); lower it.")
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        pixels, mask = self.items[i].pixels, self.masks[i]
+        h, w = mask.shape
+        y, x = rng.integers(0, h - self.crop + 1), rng.integers(0, w - self.crop + 1)
+        pixels, mask = pixels[y : y + self.crop, x : x + self.crop], mask[y : y + self.crop, x : x + self.crop]
+        if rng.random() < 0.5:
+            pixels, mask = pixels[:, ::-1], mask[:, ::-1]
+        if rng.random() < 0.5:
+            pixels, mask = pixels[::-1], mask[::-1]
+        return to_tensor(pixels), torch.from_numpy(np.ascontiguousarray(mask, np.float32))[None]
+
+
+def build_cell_unet(cfg: Any) -> UNet:
+    """The course U-Net for cells: RGB in, one foreground logit out, ``cfg.block`` blocks (``"multires"``:
+    MultiResUNet), ``cfg.base_width``, ``cfg.depth``."""
+    return UNet(in_channels=3, out_channels=1, base_width=cfg.base_width, depth=cfg.depth, block=cfg.block)
+
+
+def train_cell_unet(
+    cfg: Any, data: CellData, device: torch.device | str | None = None, show_progress: bool = True
+) -> tuple[UNet, Any, float]:
+    """``(model, history, seconds)``: the cell U-Net trained on crops of ``data.train`` for ``cfg.seg_epochs``
+    epochs with the course recipe (BCE + soft Dice), torch seeded with ``cfg.seed``."""
+    seed_everything(cfg.seed)
+    model = build_cell_unet(cfg)
+    dataset = SegmentationDataset(data.train, cfg.seg_crop, seed=cfg.seed)
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=len(dataset) > cfg.batch_size,
+                        generator=torch.Generator().manual_seed(cfg.seed))  # fmt: skip
+    start = time.perf_counter()
+    history = train_model(
+        model,
+        loader,
+        lr=cfg.lr,
+        epochs=cfg.seg_epochs,
+        device=device,
+        amp=cfg.amp,
+        channels_last=cfg.channels_last,
+        show_progress=show_progress,
+        verbose=False,
+    )
+    return model, history, time.perf_counter() - start
+
+
+@torch.no_grad()
+def segment(model: UNet, items: Sequence[CellImage], batch_size: int = 4) -> tuple[np.ndarray, float]:
+    """``(probs (N, H, W) float32, seconds per image)``: the foreground probability of each whole image."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    start = time.perf_counter()
+    for i in range(0, len(items), batch_size):
+        x = torch.stack([to_tensor(c.pixels) for c in items[i : i + batch_size]]).to(device)
+        out.append(torch.sigmoid(model(x))[:, 0].float().cpu().numpy())
+    return np.concatenate(out), (time.perf_counter() - start) / max(len(items), 1)
+
+
+@dataclass
+class CellObjects:
+    """The objects found in one image: ``labels (H, W)`` (1..n, input size), ``boxes (n, 4)`` in the original
+    photograph's pixels, ``features (n, F)`` (:data:`~course_utils.objects.OBJECT_FEATURES`), ``truth (n,)``:
+    index into :data:`OBJECT_CLASSES` of the annotated box each object matches (IoU >= ``match_iou``), else
+    ``"none"``."""
+
+    item: CellImage
+    labels: np.ndarray
+    boxes: np.ndarray
+    features: np.ndarray
+    truth: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.boxes)
+
+
+def cell_objects(prob: np.ndarray, item: CellImage, cfg: Any, match_iou: float = 0.5) -> CellObjects:
+    """Split the foreground ``prob >= 0.5`` of one image into objects (:func:`~course_utils.objects.
+    split_touching` with ``cfg.split_distance`` pixels between centres, objects under ``cfg.min_object_area``
+    pixels dropped), box, describe and match them to the annotated boxes."""
+    labels, n = split_touching(prob >= 0.5, min_distance=cfg.split_distance, min_area=cfg.min_object_area)
+    sx, sy = item.scale
+    boxes = object_boxes(labels, n) / np.array([sx, sy, sx, sy], dtype=np.float32)
+    features = object_features(labels, n, item.pixels, prob)
+    truth = np.full(n, OBJECT_CLASSES.index(NOT_A_CELL), np.int64)
+    if n and len(item.truth.boxes):
+        iou = box_iou(boxes, item.truth.boxes)
+        best = iou.argmax(1)
+        matched = iou[np.arange(n), best] >= match_iou
+        truth[matched] = item.truth.labels[best[matched]]
+    return CellObjects(item, labels, boxes, features, truth)
+
+
+def fit_object_classifier(training: Sequence[CellObjects]) -> Pipeline:
+    """The classifier (:func:`~course_utils.objects.feature_classifier`) of the training images' objects."""
+    x = np.concatenate([o.features for o in training])
+    y = np.concatenate([o.truth for o in training])
+    if len(np.unique(y)) < 2:
+        raise ValueError(f"the training objects are all {OBJECT_CLASSES[int(y[0])] if len(y) else 'missing'}; "
+                         "train the segmentation longer or check the images.")  # fmt: skip
+    return feature_classifier().fit(x, y)
+
+
+def classify_objects(objects: CellObjects, classifier: Pipeline) -> Detections:
+    """The objects of one image as detections: box, class (the most probable of :data:`OBJECT_CLASSES`;
+    ``"none"`` objects left out) and score (that class's probability)."""
+    if objects.n == 0:
+        return Detections(np.zeros((0, 4), np.float32), np.zeros(0), np.zeros(0, np.int64))
+    probs = np.zeros((objects.n, len(OBJECT_CLASSES)))
+    probs[:, classifier.classes_] = classifier.predict_proba(objects.features)
+    label = probs.argmax(1)
+    keep = label != OBJECT_CLASSES.index(NOT_A_CELL)
+    order = np.argsort(-probs[keep, label[keep]], kind="stable")
+    return Detections(objects.boxes[keep][order], probs[keep, label[keep]][order], label[keep][order])

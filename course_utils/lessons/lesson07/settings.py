@@ -9,8 +9,11 @@ Every profile has the same knobs and fixes the work (epochs over the training sp
 * ``boxes_per_cell``: ``B``, the detector's slots per grid cell (their priors: k-means of the training boxes);
   ``neck_width``: channels of the detector's neck;
 * ``score_threshold``, ``nms_iou``: decoding (COCO scores every detection down to ``score_threshold``);
-* ``seg_epochs``, ``block``: the cell segmentation U-Net (``"double_conv"`` or ``"multires"`` blocks); the
-  U-Net's ``base_width`` and ``depth`` are the common knobs;
+* ``seg_epochs``, ``seg_crop``, ``block``: the cell segmentation U-Net, trained on random square crops of
+  ``seg_crop`` pixels, with ``"double_conv"`` or ``"multires"`` blocks; its ``base_width`` and ``depth`` are the
+  common knobs;
+* ``split_distance``: pixels (at the input size) between the centres of two touching cells for the watershed to
+  split them (about half a red cell's radius); ``min_object_area``: smaller objects (pixels) are dropped;
 * ``n_synthetic_train``, ``n_synthetic_test``: synthetic smears when BCCD is not under the data root.
 
 Read through :func:`course_utils.config.get_config` (``get_config("07_blood_cells", profile, knob=value)``).
@@ -30,6 +33,9 @@ KNOBS = {
     "score_threshold": number(0.0, 1.0, high_open=True),
     "nms_iou": number(0.05, 1.0),
     "seg_epochs": whole(1),
+    "seg_crop": whole(16),
+    "split_distance": whole(1),
+    "min_object_area": whole(1),
     "block": choice("double_conv", "multires"),
     "n_synthetic_train": whole(2),
     "n_synthetic_test": whole(1),
@@ -49,6 +55,9 @@ SETTINGS = {
         score_threshold=0.01,
         nms_iou=0.5,
         seg_epochs=2,
+        seg_crop=64,
+        split_distance=4,
+        min_object_area=4,
         block="double_conv",
         base_width=4,
         depth=3,
@@ -71,6 +80,9 @@ SETTINGS = {
         score_threshold=0.01,
         nms_iou=0.5,
         seg_epochs=12,
+        seg_crop=192,
+        split_distance=12,
+        min_object_area=30,
         block="double_conv",
         base_width=16,
         depth=4,
@@ -93,6 +105,9 @@ SETTINGS = {
         score_threshold=0.01,
         nms_iou=0.5,
         seg_epochs=40,
+        seg_crop=256,
+        split_distance=18,
+        min_object_area=60,
         block="double_conv",
         base_width=32,
         depth=4,
@@ -107,6 +122,7 @@ SETTINGS = {
 
 def check(values: dict) -> None:
     """Knobs that depend on each other: the input size is a multiple of the grid stride (16) and of the U-Net's
-    ``2 ** (depth - 1)``."""
+    ``2 ** (depth - 1)``, the crop a multiple of the latter."""
     divisor = max(16, 2 ** (values["depth"] - 1))
     check_divisible(values, ("input_height", "input_width"), divisor, "the detector's stride and the U-Net's pooling")
+    check_divisible(values, ("seg_crop",), 2 ** (values["depth"] - 1), "the U-Net's pooling")
