@@ -8,12 +8,14 @@ always in the original photograph's pixels.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
+from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 from torch.utils.data import DataLoader, Dataset
 
@@ -30,10 +32,12 @@ from ...detection import (
     encode_targets,
     kmeans_priors,
 )
+from ...errors import MetricWarning
 from ...metrics.boxes import box_iou
 from ...metrics.coco import CocoScores, coco_evaluate
+from ...metrics.lesions import dice
 from ...models import UNet
-from ...objects import feature_classifier, object_boxes, object_features, split_touching
+from ...objects import OBJECT_FEATURES, feature_classifier, object_boxes, object_features, split_touching
 from ...recipe import train_model
 from ...seeding import seed_everything
 
@@ -376,17 +380,29 @@ def cell_objects(prob: np.ndarray, item: CellImage, cfg: Any, match_iou: float =
     return CellObjects(item, labels, boxes, features, truth)
 
 
-def fit_object_classifier(training: Sequence[CellObjects]) -> Pipeline:
-    """The classifier (:func:`~course_utils.objects.feature_classifier`) of the training images' objects."""
-    x = np.concatenate([o.features for o in training])
-    y = np.concatenate([o.truth for o in training])
+def fit_object_classifier(training: Sequence[CellObjects]) -> Pipeline | DummyClassifier:
+    """The classifier (:func:`~course_utils.objects.feature_classifier`) of the training images' objects.
+
+    When they are all of one kind (a segmentation trained too little finds no object that matches a box) there is
+    nothing to learn: a constant answer of that kind (``"none"`` when there are no objects), with a
+    :class:`~course_utils.errors.MetricWarning`."""
+    x = np.concatenate([o.features for o in training] + [np.zeros((0, len(OBJECT_FEATURES)))])
+    y = np.concatenate([o.truth for o in training] + [np.zeros(0, np.int64)])
     if len(np.unique(y)) < 2:
-        raise ValueError(f"the training objects are all {OBJECT_CLASSES[int(y[0])] if len(y) else 'missing'}; "
-                         "train the segmentation longer or check the images.")  # fmt: skip
+        kind = OBJECT_CLASSES[int(y[0])] if len(y) else NOT_A_CELL
+        warnings.warn(
+            f"the {len(y)} training objects are all {kind!r}: the object classifier learns nothing and calls every "
+            f"object {kind!r}. Train the segmentation longer (seg_epochs) or check the images.",
+            MetricWarning,
+            stacklevel=2,
+        )
+        if not len(y):
+            x, y = np.zeros((1, len(OBJECT_FEATURES))), np.array([OBJECT_CLASSES.index(NOT_A_CELL)])
+        return DummyClassifier(strategy="most_frequent").fit(x, y)
     return feature_classifier().fit(x, y)
 
 
-def classify_objects(objects: CellObjects, classifier: Pipeline) -> Detections:
+def classify_objects(objects: CellObjects, classifier: Pipeline | DummyClassifier) -> Detections:
     """The objects of one image as detections: box, class (the most probable of :data:`OBJECT_CLASSES`;
     ``"none"`` objects left out) and score (that class's probability)."""
     if objects.n == 0:
@@ -397,3 +413,50 @@ def classify_objects(objects: CellObjects, classifier: Pipeline) -> Detections:
     keep = label != OBJECT_CLASSES.index(NOT_A_CELL)
     order = np.argsort(-probs[keep, label[keep]], kind="stable")
     return Detections(objects.boxes[keep][order], probs[keep, label[keep]][order], label[keep][order])
+
+
+def mask_dice(probs: np.ndarray, items: Sequence[CellImage]) -> float:
+    """Dice of ``probs >= 0.5`` against the weak masks (:func:`cell_masks`), pooled over the images."""
+    pred = np.asarray(probs) >= 0.5
+    truth = np.stack([cell_masks(c) > 0 for c in items])
+    return dice(pred, truth)
+
+
+@dataclass
+class SegmentThenClassify:
+    """The whole segment-then-classify run of :func:`segment_then_classify`: the U-Net (``model``, ``history``,
+    training ``seconds``), the object ``classifier``, the ``test`` objects and their ``detections``, the test
+    images' foreground Dice against the weak masks, and seconds per test image (network, split, features,
+    classifier)."""
+
+    model: UNet
+    history: Any
+    seconds: float
+    classifier: Pipeline | DummyClassifier
+    test_objects: list[CellObjects]
+    detections: list[Detections]
+    test_dice: float
+    infer_seconds_per_image: float
+
+
+def segment_then_classify(
+    cfg: Any, data: CellData, device: torch.device | str | None = None, show_progress: bool = True
+) -> SegmentThenClassify:
+    """Train the cell U-Net, split and describe the objects of the training images, fit the object classifier on
+    them, then find and classify the objects of the test images. No test image enters any choice."""
+    model, history, seconds = train_cell_unet(cfg, data, device, show_progress)
+    train_probs, _ = segment(model, data.train)
+    classifier = fit_object_classifier([cell_objects(p, c, cfg) for p, c in zip(train_probs, data.train)])
+    start = time.perf_counter()
+    test_probs, _ = segment(model, data.test)
+    objects = [cell_objects(p, c, cfg) for p, c in zip(test_probs, data.test)]
+    detections = [classify_objects(o, classifier) for o in objects]
+    per_image = (time.perf_counter() - start) / max(len(data.test), 1)
+    return SegmentThenClassify(
+        model, history, seconds, classifier, objects, detections, mask_dice(test_probs, data.test), per_image
+    )
+
+
+def class_counts_of(detections: Sequence[Detections]) -> np.ndarray:
+    """``(N, C)`` detections per image and class, every detection counted (no score threshold)."""
+    return detection_counts(detections, [0.0] * len(BCCD_CLASSES))
