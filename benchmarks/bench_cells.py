@@ -67,17 +67,23 @@ def main(argv: list[str] | None = None) -> dict:
     wall_start = time.perf_counter()
     cfg, device = bench_cli.start_run(LESSON, args)
     overrides = {k: v for k, v in dict(cfg).items() if k not in ("lesson", "profile")}
-    log(f"profile {cfg.profile} on {describe_device(device)}, {torch.get_num_threads()} thread(s), "
-        f"load {os.getloadavg()[0]:.2f}")  # fmt: skip
+    log(
+        f"profile {cfg.profile} on {describe_device(device)}, {torch.get_num_threads()} thread(s), "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
     log(dict(cfg))
     t0 = time.perf_counter()
     data = lesson_data(cfg)
-    log(f"{'BCCD' if data.real else 'SYNTHETIC smears'}: {len(data.train)} train, {len(data.val)} val, "
-        f"{len(data.test)} test images, loaded in {time.perf_counter() - t0:.1f} s")  # fmt: skip
+    log(
+        f"{'BCCD' if data.real else 'SYNTHETIC smears'}: {len(data.train)} train, {len(data.val)} val, "
+        f"{len(data.test)} test images, loaded in {time.perf_counter() - t0:.1f} s"
+    )
 
     model, history, train_seconds, dataset = train_detector(cfg, data, device)
-    log(f"trained {history.describe()}, last loss {history.last('train_loss'):.4f}; "
-        f"{dataset.dropped} of {dataset.boxes} training boxes found no free grid slot")  # fmt: skip
+    log(
+        f"trained {history.describe()}, last loss {history.last('train_loss'):.4f}; "
+        f"{dataset.dropped} of {dataset.boxes} training boxes found no free grid slot"
+    )
     val_found, _ = detect(model, data.val, cfg)
     thresholds = count_thresholds(val_found, data.val)
     test_found, infer_seconds = detect(model, data.test, cfg)
@@ -131,8 +137,10 @@ def main(argv: list[str] | None = None) -> dict:
         "knobs": {k: v for k, v in dict(cfg).items() if k not in ("lesson", "profile")},
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_version()}, torch {torch.__version__}",
     }
-    log(f"test: mAP@0.5 {result['map50']}, mAP@[.5:.95] {result['map50_95']}, AP@0.5 {result['ap50_per_class']}, "
-        f"count MAE {result['count_mae']}, {infer_seconds:.3f} s per image")  # fmt: skip
+    log(
+        f"test: mAP@0.5 {result['map50']}, mAP@[.5:.95] {result['map50_95']}, AP@0.5 {result['ap50_per_class']}, "
+        f"count MAE {result['count_mae']}, {infer_seconds:.3f} s per image"
+    )
     print(json.dumps(result), flush=True)
     return result
 

@@ -93,11 +93,11 @@ def test_a_trained_detector_reports_boxes_in_original_pixels_and_coco_scores(tin
 
 def test_count_thresholds_minimise_the_count_error_per_class():
     spec_classes = ("RBC", "WBC", "Platelets")
-    truth = AnnotatedImage("a.png", 64, 64, np.array([[0, 0, 4, 4]] * 3 + [[8, 8, 20, 20]]), [0, 0, 0, 1],
-                           spec_classes)  # fmt: skip
+    truth = AnnotatedImage("a.png", 64, 64, np.array([[0, 0, 4, 4]] * 3 + [[8, 8, 20, 20]]), [0, 0, 0, 1], spec_classes)
     item = p07.CellImage(np.zeros((64, 64, 3), np.uint8), truth)
-    found = Detections(np.zeros((6, 4), np.float32), np.array([0.9, 0.8, 0.7, 0.32, 0.6, 0.2]),
-                       np.array([0, 0, 0, 0, 1, 1]))  # fmt: skip
+    found = Detections(
+        np.zeros((6, 4), np.float32), np.array([0.9, 0.8, 0.7, 0.32, 0.6, 0.2]), np.array([0, 0, 0, 0, 1, 1])
+    )
     thresholds = p07.count_thresholds([found], [item])
     assert thresholds[0] > 0.32 and thresholds[0] <= 0.7 and thresholds[1] > 0.2 and thresholds[1] <= 0.6
     counts = p07.detection_counts([found], thresholds)

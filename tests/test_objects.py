@@ -68,8 +68,9 @@ def test_features_tell_a_large_pink_disc_from_a_small_purple_ellipse():
     col = {name: i for i, name in enumerate(OBJECT_FEATURES)}
     assert f[0, col["log_area_px"]] == pytest.approx(np.log(red.sum()))
     assert f[0, col["eccentricity"]] < 0.2 < 0.8 < f[1, col["eccentricity"]]
-    np.testing.assert_allclose(f[:, [col["mean_red"], col["mean_green"], col["mean_blue"]]] * 255,
-                               [[200, 140, 160], [110, 60, 180]], atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        f[:, [col["mean_red"], col["mean_green"], col["mean_blue"]]] * 255, [[200, 140, 160], [110, 60, 180]], atol=1e-6
+    )
     assert f[1, col["green_p10"]] == pytest.approx(60 / 255) and f[0, col["mean_prob"]] == pytest.approx(0.9)
     assert object_features(np.zeros(shape, np.int32), 0, image).shape == (0, len(OBJECT_FEATURES))
     with pytest.raises(ValueError, match=r"\(H, W, 3\)"):

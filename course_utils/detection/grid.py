@@ -183,8 +183,9 @@ def decode_boxes(raw: torch.Tensor, spec: GridSpec) -> tuple[torch.Tensor, torch
     bh = priors[:, 1] * torch.exp(cells[..., 3].clamp(max=8.0))
     boxes = torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], -1)
     h, w = spec.image_size
-    boxes = torch.stack([boxes[..., 0].clamp(0, w), boxes[..., 1].clamp(0, h), boxes[..., 2].clamp(0, w),
-                         boxes[..., 3].clamp(0, h)], -1)  # fmt: skip
+    boxes = torch.stack(
+        [boxes[..., 0].clamp(0, w), boxes[..., 1].clamp(0, h), boxes[..., 2].clamp(0, w), boxes[..., 3].clamp(0, h)], -1
+    )
     return boxes, torch.sigmoid(cells[..., 4]), torch.softmax(cells[..., 5:], -1)
 
 

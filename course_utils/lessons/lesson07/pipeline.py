@@ -170,8 +170,13 @@ def train_detector(
     spec = detector_spec(cfg, data.train)
     model = build_detector(cfg, spec)
     dataset = DetectionDataset(data.train, spec, seed=cfg.seed)
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=len(dataset) > cfg.batch_size,
-                        generator=torch.Generator().manual_seed(cfg.seed))  # fmt: skip
+    loader = DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        drop_last=len(dataset) > cfg.batch_size,
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
     start = time.perf_counter()
     history = train_model(
         model,
@@ -315,8 +320,13 @@ def train_cell_unet(
     seed_everything(cfg.seed)
     model = build_cell_unet(cfg)
     dataset = SegmentationDataset(data.train, cfg.seg_crop, seed=cfg.seed)
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=len(dataset) > cfg.batch_size,
-                        generator=torch.Generator().manual_seed(cfg.seed))  # fmt: skip
+    loader = DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        drop_last=len(dataset) > cfg.batch_size,
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
     start = time.perf_counter()
     history = train_model(
         model,
