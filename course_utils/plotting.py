@@ -194,3 +194,28 @@ def number_grid(
     if title:
         ax.set_title(title)
     return ax
+
+
+def draw_boxes(
+    ax: plt.Axes,
+    boxes: Any,
+    labels: Any,
+    colors: Sequence[Any],
+    *,
+    scores: Any = None,
+    linestyle: str = "-",
+    linewidth: float = 1.2,
+) -> None:
+    """Draw ``boxes (N, 4)`` (``x_min, y_min, x_max, y_max`` in the shown image's pixels) on ``ax``, box ``i`` in
+    ``colors[labels[i]]``; with ``scores (N,)``, each box's score is written at its top-left corner."""
+    from matplotlib.patches import Rectangle
+
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    labels = np.asarray(labels).reshape(-1)
+    if len(labels) != len(boxes):
+        raise ValueError(f"{len(boxes)} boxes but {len(labels)} labels.")
+    for i, ((x0, y0, x1, y1), label) in enumerate(zip(boxes, labels)):
+        color = colors[int(label)]
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=color, lw=linewidth, ls=linestyle))
+        if scores is not None:
+            ax.text(x0, y0, f"{float(scores[i]):.2f}", color=color, fontsize=6, va="bottom")

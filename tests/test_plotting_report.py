@@ -88,3 +88,20 @@ def test_number_grid_writes_every_value():
     assert sorted(t.get_text() for t in ax.texts) == ["1", "2", "3", "40"]
     with pytest.raises(ValueError, match="2D"):
         number_grid(ax, np.zeros(3))
+
+
+def test_draw_boxes_draws_one_rectangle_per_box_in_its_class_colour_with_scores():
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgba
+
+    from course_utils.plotting import draw_boxes
+
+    fig, ax = plt.subplots()
+    ax.imshow(np.zeros((40, 60)))
+    draw_boxes(ax, [[2, 3, 12, 20], [30, 5, 50, 35]], [1, 0], ["red", "blue"], scores=[0.91, 0.5])
+    rects = ax.patches
+    assert len(rects) == 2 and rects[0].get_xy() == (2, 3) and (rects[0].get_width(), rects[0].get_height()) == (10, 17)
+    assert rects[0].get_edgecolor() == to_rgba("blue") and rects[1].get_edgecolor() == to_rgba("red")
+    assert [t.get_text() for t in ax.texts] == ["0.91", "0.50"]
+    with pytest.raises(ValueError, match="2 boxes but 1 labels"):
+        draw_boxes(ax, [[0, 0, 1, 1], [1, 1, 2, 2]], [0], ["red"])

@@ -40,6 +40,10 @@ from ...models import UNet
 from ...objects import OBJECT_FEATURES, feature_classifier, object_boxes, object_features, split_touching
 from ...recipe import train_model
 from ...seeding import seed_everything
+from .settings import LESSON
+
+CLASS_COLORS = ("#D55E00", "#0072B2", "#009E73")
+"""Box colour of each of BCCD's classes (red cells vermillion, white cells blue, platelets green; colour-blind safe)."""
 
 
 # ----- data ----------------------------------------------------------------------------------------
@@ -470,3 +474,39 @@ def segment_then_classify(
 def class_counts_of(detections: Sequence[Detections]) -> np.ndarray:
     """``(N, C)`` detections per image and class, every detection counted (no score threshold)."""
     return detection_counts(detections, [0.0] * len(BCCD_CLASSES))
+
+
+__all__ = [
+    "LESSON",
+    "CLASS_COLORS",
+    "NOT_A_CELL",
+    "OBJECT_CLASSES",
+    "CellData",
+    "CellImage",
+    "CellObjects",
+    "DetectionDataset",
+    "SegmentThenClassify",
+    "SegmentationDataset",
+    "annotated_counts",
+    "build_cell_unet",
+    "build_detector",
+    "cell_masks",
+    "cell_objects",
+    "class_counts_of",
+    "classify_objects",
+    "count_errors",
+    "count_thresholds",
+    "detect",
+    "detection_counts",
+    "detector_spec",
+    "fit_object_classifier",
+    "lesson_data",
+    "mask_dice",
+    "resize_rgb",
+    "score_detections",
+    "segment",
+    "segment_then_classify",
+    "to_tensor",
+    "train_cell_unet",
+    "train_detector",
+]
