@@ -10,17 +10,19 @@ Run from the repository root with ``course_utils`` importable (``PYTHONPATH=.``)
 Protocol (``course_utils.lessons.lesson07.pipeline``). BCCD from the data root (``$COURSE_DATA_DIR``), its own
 split: the detector trains on the 205 training images (``cfg.epochs`` epochs, flips), the per-class score
 thresholds for counting are chosen on the 87 validation images (smallest mean absolute count error), and
-everything is scored once on the 72 test images: COCO AP at IoU 0.5 and 0.50:0.95 by ``pycocotools``
+everything is scored once on the 72 test images (the JSON's ``val`` block has the validation images' scores: tune
+knobs on those): COCO AP at IoU 0.5 and 0.50:0.95 by ``pycocotools``
 ``COCOeval`` (every detection down to ``score_threshold``, NMS at ``nms_iou``), and the count error per class
 against the annotated boxes. Without BCCD the run uses synthetic smears and says so (``"data": "synthetic"``).
 Training seconds count the training loop; inference seconds are per image (network and decoding, batches of 8).
 
 Segment, then classify (same images): the course U-Net (``block``) learns the cells' pixels from ellipses inscribed
 in the boxes (weak labels), on random crops of the training images; touching cells are split by a watershed; a
-logistic regression on each object's size, shape and colour, trained on the training images' objects matched to
-their boxes, names each test object (or drops it as "none"); counts are the named objects, and their boxes are
-scored the COCO way too. The U-Net is trained again with the other block (``double_conv`` / ``multires``) at the
-same epochs: parameters, seconds and Dice against the weak masks of the test images (``--no-ablation`` skips it).
+logistic regression on each object's size, shape and colour, trained on the validation images' objects (the U-Net
+did not train on them) matched to their boxes, names each test object (or drops it as "none"); counts are the named
+objects, and their boxes are scored the COCO way too. The U-Net is trained again with the other block
+(``double_conv`` / ``multires``) at the same epochs: parameters, seconds and Dice against the weak masks of the
+test images (``--no-ablation`` skips it).
 
 Prints progress to stderr, then as the last stdout line one JSON object.
 """
@@ -86,6 +88,8 @@ def main(argv: list[str] | None = None) -> dict:
     )
     val_found, _ = detect(model, data.val, cfg)
     thresholds = count_thresholds(val_found, data.val)
+    val_scores = score_detections(data.val, val_found)
+    val_mae = count_errors(detection_counts(val_found, thresholds), data.val)
     test_found, infer_seconds = detect(model, data.test, cfg)
     scores = score_detections(data.test, test_found)
     detector_mae = count_errors(detection_counts(test_found, thresholds), data.test)
@@ -118,6 +122,12 @@ def main(argv: list[str] | None = None) -> dict:
         },
         "segment_then_classify": segmentation,
         "count_thresholds": {"detector": dict(zip(classes, thresholds.round(2).tolist()))},
+        "val": {
+            "map50": round(val_scores.map50, 4),
+            "map50_95": round(val_scores.map50_95, 4),
+            "count_mae_detector": {k: round(v, 4) for k, v in val_mae.items()},
+            "note": "the validation images: tune knobs on these, never on the test numbers above",
+        },
         "mean_annotated_counts": dict(zip(classes, annotated_counts(data.test).mean(0).round(2).tolist())),
         "train_seconds": round(train_seconds, 1),
         "epochs": len(history),

@@ -158,6 +158,7 @@ def test_coco_scores_perfect_loose_late_and_missing_detections():
         scores = coco_evaluate(truth, perfect, CLASSES)
     assert scores.map50 == pytest.approx(1.0) and scores.map50_95 == pytest.approx(1.0)
     assert np.isnan(scores.ap50["Platelets"]) and scores.precision50["RBC"].shape == (101,)
+    assert scores.recall50["RBC"] == 1.0 and np.isnan(scores.recall50["Platelets"])
 
     # every box shifted along x so that IoU = 0.72: right at IoU 0.50 ... 0.70 (5 of the 10 thresholds), wrong above
     def shifted(boxes, iou=0.72):
@@ -177,6 +178,8 @@ def test_coco_scores_perfect_loose_late_and_missing_detections():
         # RBC: detections by score: image a's (0.9, right), b's false (0.95 first!), b's right (0.5).
         # order 0.95 F, 0.9 T, 0.5 T: precision 0, 1/2, 2/3 at recall 0, 1/2, 1; made monotone: 2/3 everywhere.
         assert scores.ap50["RBC"] == pytest.approx(2 / 3, abs=1e-6) and scores.ap50["WBC"] == pytest.approx(1.0)
+        missed = coco_evaluate(truth, [perfect[0], _Found(np.zeros((0, 4)), [], [])], CLASSES)
+        assert missed.recall50["RBC"] == pytest.approx(0.5) and missed.ap50["RBC"] == pytest.approx(0.5, abs=0.01)
 
         nothing = coco_evaluate(truth, [_Found(np.zeros((0, 4)), [], []) for _ in truth], CLASSES)
         assert nothing.map50 == 0.0 and nothing.ap50["RBC"] == 0.0

@@ -85,7 +85,8 @@ def decode_slot(numbers, row, col, stride, prior):
 
 
 def _variant(**change):
-    def fn(numbers, row, col, stride, prior):
+    def fn(numbers, r, c, stride, prior):  # the learner's own argument names
+        row, col = r, c
         box, score, label = decode_slot(numbers, row, col, stride, prior)
         if "swap" in change:
             box, score, label = decode_slot(numbers, col, row, stride, prior)
@@ -163,5 +164,8 @@ def test_the_nms_experiment_is_judged_by_the_numbers():
     wrong = ex.check_nms_experiment("higher", 0.8, 0.6)
     assert not wrong and "'lower'" in wrong.message
     assert ex.check_nms_experiment(" Same ", 0.8, 0.803)
+    higher = ex.check_nms_experiment("higher", 0.6, 0.7)
+    assert higher and "overlap by more than the NMS threshold" in higher.message
+    assert "overlap by more than" not in wrong.message and "several times" in wrong.message
     assert "one of" in ex.check_nms_experiment("better", 0.8, 0.6).message
     assert not ex.check_nms_experiment(..., 0.8, 0.6).attempted

@@ -28,7 +28,7 @@ RECALL_POINTS = np.linspace(0.0, 1.0, 101)
 @dataclass
 class CocoScores:
     """``map50``, ``map50_95``: mean over classes; ``ap50``, ``ap50_95``: per class name; ``precision50``: per
-    class, precision at :data:`RECALL_POINTS` for IoU 0.5 (0 beyond the highest recall reached);
+    class, precision at :data:`RECALL_POINTS` for IoU 0.5 (0 beyond the highest recall reached, ``recall50``);
     ``stats``: COCOeval's 12 summary numbers (zeros when there is no detection at all)."""
 
     map50: float
@@ -36,6 +36,7 @@ class CocoScores:
     ap50: dict[str, float]
     ap50_95: dict[str, float]
     precision50: dict[str, np.ndarray]
+    recall50: dict[str, float]
     stats: list[float]
 
 
@@ -76,6 +77,7 @@ def coco_evaluate(
     results = detections_to_coco(detections, classes)
     stats = [0.0] * 12
     precision = np.zeros((10, len(RECALL_POINTS), len(classes)))  # no detection at all: precision 0 everywhere
+    recall = np.zeros((10, len(classes)))
     if results:
         with contextlib.redirect_stdout(io.StringIO()):
             gt.createIndex()
@@ -85,18 +87,21 @@ def coco_evaluate(
             evaluator.accumulate()
             evaluator.summarize()
         precision = np.clip(evaluator.eval["precision"][:, :, :, 0, -1], 0, None)  # (IoUs, recall points, classes)
+        recall = np.clip(evaluator.eval["recall"][:, :, 0, -1], 0, None)  # (IoUs, classes): the highest reached
         stats = [float(v) for v in evaluator.stats]
-    ap50, ap50_95, curves = {}, {}, {}
+    ap50, ap50_95, curves, reached = {}, {}, {}, {}
     for k, name in enumerate(classes):
         if annotated[k] == 0:
             message = f"class {name!r} has no annotated box in these images: its AP is NaN."
             warnings.warn(message, MetricWarning, stacklevel=2)
             ap50[name] = ap50_95[name] = float("nan")
             curves[name] = np.full(len(RECALL_POINTS), np.nan)
+            reached[name] = float("nan")
             continue
         ap50[name] = float(np.mean(precision[0, :, k]))
         ap50_95[name] = float(np.mean(precision[:, :, k]))
         curves[name] = precision[0, :, k]
+        reached[name] = float(recall[0, k])
     defined50 = [v for v in ap50.values() if np.isfinite(v)]
     defined = [v for v in ap50_95.values() if np.isfinite(v)]
     return CocoScores(
@@ -105,5 +110,6 @@ def coco_evaluate(
         ap50=ap50,
         ap50_95=ap50_95,
         precision50=curves,
+        recall50=reached,
         stats=stats,
     )

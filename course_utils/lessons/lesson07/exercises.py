@@ -88,7 +88,7 @@ def check_box_iou(fn: Any) -> CheckResult:
         )
     if np.isnan(got).any() and np.allclose(np.nan_to_num(got, nan=0.0), want, atol=1e-5):
         return wrong(
-            "NaN in your answer: two zero-area boxes (row 4 and column 4) have union 0, and 0 / 0 is NaN. "
+            "NaN in your answer: two zero-area boxes (a[4] and b[4], counting from 0) have union 0, and 0 / 0 is NaN. "
             "Return 0 there (divide by max(union, tiny number))."
         )
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
@@ -154,10 +154,11 @@ def check_decode_slot(fn: Any) -> CheckResult:
         return wrong("Pass the function itself, e.g. decode_slot (without calling it).")
     toy = decode_toy()
     try:
-        box, score, label = fn(**toy)
+        box, score, label = fn(toy["numbers"], toy["row"], toy["col"], toy["stride"], toy["prior"])
     except Exception as err:
         return wrong(
-            f"decode_slot(**decode_toy()) failed: {type(err).__name__}: {err}. It should return (box, score, label)."
+            f"decode_slot(numbers, row, col, stride, prior) failed: {type(err).__name__}: {err}. It should return "
+            "(box, score, label)."
         )
     box = np.asarray(box, dtype=float).reshape(-1)
     want_box, want_score, want_label = _expected_decode()
@@ -276,7 +277,7 @@ EXPERIMENT_ANSWERS = ("higher", "lower", "same")
 
 def check_nms_experiment(answer: Any, map50_with: float, map50_without: float) -> CheckResult:
     """Exercise 5: did the test mAP@0.5 come out ``"higher"``, ``"lower"`` or the ``"same"`` without NMS?
-    Judged by the two numbers the learner's run produced (same within 0.005)."""
+    Judged by the two numbers the learner's run produced (same within 0.005), with the reason for what happened."""
     if not_attempted(answer):
         return pending("`without_nms`")
     word = str(answer).strip().lower()
@@ -287,20 +288,21 @@ def check_nms_experiment(answer: Any, map50_with: float, map50_without: float) -
         return wrong("Pass the two mAP@0.5 values as numbers: check_nms_experiment(answer, map50_with, map50_without).")
     diff = without - with_
     truth = "same" if abs(diff) < 0.005 else ("higher" if diff > 0 else "lower")
-    why = (
-        "Without NMS every cell is found several times. COCO matches each annotated box once: the first "
-        "detection (highest score) that overlaps it enough is a true positive, every other copy a false "
-        "positive. The copies sit among the true detections in the score ranking, so precision falls at every "
-        "recall, and AP with it. NMS exists to turn 'several boxes per object' into one."
-    )
+    why = {
+        "lower": "Without NMS every cell is found several times. COCO matches each annotated box once: the first "
+        "detection (highest score) that overlaps it enough is a true positive, every other copy a false positive. "
+        "The copies sit among the true detections in the score ranking, so precision falls at every recall, and AP "
+        "with it. The copies also fill the 100 detections COCO scores per image and push out real cells of lower "
+        "score, so the highest recall falls too. NMS exists to turn 'several boxes per object' into one.",
+        "higher": "NMS also costs something: two red cells that overlap by more than the NMS threshold (IoU 0.5) are "
+        "one box too many for it, and it removes the right box of one of them. Here that loss weighed more than "
+        "the duplicates NMS removes: a sign that the detector makes few duplicates, or that cells overlap a lot. "
+        "A higher NMS threshold, or NMS that knows overlapping cells, would keep both.",
+        "same": "Here NMS removed duplicates that scored below every right detection and every real cell's box, so "
+        "they changed neither the ranking of the right detections nor the recall. On most detectors duplicates "
+        "score high and NMS matters.",
+    }[truth]
+    numbers = f"mAP@0.5 {with_:.3f} with NMS, {without:.3f} without"
     if word == truth:
-        return correct(
-            f"Yes: mAP@0.5 {with_:.3f} with NMS, {without:.3f} without. "
-            + (
-                why
-                if truth == "lower"
-                else "Here the duplicates scored below every true detection, "
-                "so they did not disturb the ranking; on most detectors they do."
-            )
-        )
-    return wrong(f"Look at the two numbers: {with_:.3f} with NMS, {without:.3f} without, so '{truth}'. " + why)
+        return correct(f"Yes: {numbers}. {why}")
+    return wrong(f"Look at the two numbers: {numbers}, so '{truth}'. {why}")

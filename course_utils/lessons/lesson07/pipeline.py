@@ -395,7 +395,8 @@ def cell_objects(prob: np.ndarray, item: CellImage, cfg: Any, match_iou: float =
 
 
 def fit_object_classifier(training: Sequence[CellObjects]) -> Pipeline | DummyClassifier:
-    """The classifier (:func:`~course_utils.objects.feature_classifier`) of the training images' objects.
+    """The classifier (:func:`~course_utils.objects.feature_classifier`) of these objects (use images the U-Net did
+    not train on: the validation images; on its own training images its objects are cleaner than on new ones).
 
     When they are all of one kind (a segmentation trained too little finds no object that matches a box) there is
     nothing to learn: a constant answer of that kind (``"none"`` when there are no objects), with a
@@ -456,11 +457,12 @@ class SegmentThenClassify:
 def segment_then_classify(
     cfg: Any, data: CellData, device: torch.device | str | None = None, show_progress: bool = True
 ) -> SegmentThenClassify:
-    """Train the cell U-Net, split and describe the objects of the training images, fit the object classifier on
+    """Train the cell U-Net on the training images, split and describe the objects of the **validation** images
+    (the U-Net never trained on them, so their objects look like a new image's) and fit the object classifier on
     them, then find and classify the objects of the test images. No test image enters any choice."""
     model, history, seconds = train_cell_unet(cfg, data, device, show_progress)
-    train_probs, _ = segment(model, data.train)
-    classifier = fit_object_classifier([cell_objects(p, c, cfg) for p, c in zip(train_probs, data.train)])
+    val_probs, _ = segment(model, data.val)
+    classifier = fit_object_classifier([cell_objects(p, c, cfg) for p, c in zip(val_probs, data.val)])
     start = time.perf_counter()
     test_probs, _ = segment(model, data.test)
     objects = [cell_objects(p, c, cfg) for p, c in zip(test_probs, data.test)]
