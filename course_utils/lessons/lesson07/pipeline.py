@@ -158,6 +158,18 @@ class DetectionDataset(Dataset):
         return to_tensor(pixels), target
 
 
+def shuffled_batches(dataset: Dataset, cfg: Any) -> DataLoader:
+    """Batches of ``cfg.batch_size`` in an order shuffled by ``cfg.seed`` (the last incomplete batch dropped when
+    there is more than one), for both of the lesson's networks."""
+    return DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        drop_last=len(dataset) > cfg.batch_size,
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
+
+
 def build_detector(cfg: Any, spec: GridSpec) -> GridDetector:
     """The profile's :class:`~course_utils.detection.GridDetector` (backbone, ImageNet weights or none, neck)."""
     weights = None if cfg.weights == "none" else cfg.weights
@@ -174,13 +186,7 @@ def train_detector(
     spec = detector_spec(cfg, data.train)
     model = build_detector(cfg, spec)
     dataset = DetectionDataset(data.train, spec, seed=cfg.seed)
-    loader = DataLoader(
-        dataset,
-        batch_size=cfg.batch_size,
-        shuffle=True,
-        drop_last=len(dataset) > cfg.batch_size,
-        generator=torch.Generator().manual_seed(cfg.seed),
-    )
+    loader = shuffled_batches(dataset, cfg)
     start = time.perf_counter()
     history = train_model(
         model,
@@ -324,13 +330,7 @@ def train_cell_unet(
     seed_everything(cfg.seed)
     model = build_cell_unet(cfg)
     dataset = SegmentationDataset(data.train, cfg.seg_crop, seed=cfg.seed)
-    loader = DataLoader(
-        dataset,
-        batch_size=cfg.batch_size,
-        shuffle=True,
-        drop_last=len(dataset) > cfg.batch_size,
-        generator=torch.Generator().manual_seed(cfg.seed),
-    )
+    loader = shuffled_batches(dataset, cfg)
     start = time.perf_counter()
     history = train_model(
         model,
@@ -508,6 +508,7 @@ __all__ = [
     "score_detections",
     "segment",
     "segment_then_classify",
+    "shuffled_batches",
     "to_tensor",
     "train_cell_unet",
     "train_detector",
