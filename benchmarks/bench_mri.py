@@ -7,9 +7,9 @@ Run from the repository root with ``course_utils`` importable (``PYTHONPATH=.``)
     python benchmarks/bench_mri.py --profile cpu --seeds 1      # one seed: half the time, no spread
     python benchmarks/bench_mri.py --profile gpu
     python benchmarks/bench_mri.py --profile cpu --set spacing=1.5 --set patch_size=40
-    python benchmarks/bench_mri.py --profile cpu --set modalities=FLAIR,T1,T2    # T2 as a third input
+    python benchmarks/bench_mri.py --profile cpu --set modalities=FLAIR,T1      # without T2
 
-Protocol. Each fold trains a 3D U-Net (input images ``modalities``: FLAIR + T1 in every profile) from
+Protocol. Each fold trains a 3D U-Net (input images ``modalities``: FLAIR, T1 and T2 in every profile) from
 scratch on two patients, plus ``n_synthetic`` synthetic volumes (MNI152 anatomy with the lesion masks of the 27 other
 open_ms_data patients; never the test patients' masks), and tests on the third. Training
 and inference run on a grid of ``spacing`` mm; test probabilities are brought back to the

@@ -150,5 +150,5 @@ def test_the_modalities_knob_is_normalised_and_read_as_a_tuple():
 
     cfg = get_config("04_mri_lesions", "smoke", modalities=" flair, t1 ,T2")
     assert cfg.modalities == "FLAIR,T1,T2" and modalities_of(cfg) == ("FLAIR", "T1", "T2")
-    assert modalities_of(get_config("04_mri_lesions", "cpu")) == ("FLAIR", "T1")
+    assert modalities_of(get_config("04_mri_lesions", "cpu")) == ("FLAIR", "T1", "T2")
     assert modalities_of(get_config("04_mri_lesions", "smoke", modalities="FLAIR")) == ("FLAIR",)

@@ -64,8 +64,20 @@ def test_lesson06_refuses_a_checkpoint_without_a_record():
 
 def test_mri_unet_loads_the_lesson04_checkpoint():
     torch.manual_seed(1)
-    model = UNet(in_channels=2, out_channels=1, dims=3, depth=2, base_width=2)
+    model = UNet(in_channels=3, out_channels=1, dims=3, depth=2, base_width=2)
     cfg = get_config("04_mri_lesions", "cpu")
+    with pytest.raises(ConfigError, match=r"modalities='FLAIR,T1' names 2 input image\(s\), but the model has 3"):
+        lesson04_pipeline.model_record(
+            model,
+            get_config("04_mri_lesions", "cpu", modalities="FLAIR,T1"),
+            spacing_mm=[2.0] * 3,
+            threshold=0.5,
+            threshold_source="-",
+            train_cases=[],
+            data_source="synthetic",
+            seconds=1.0,
+            epochs=1,
+        )
     record = lesson04_pipeline.model_record(
         model,
         cfg,
@@ -80,9 +92,9 @@ def test_mri_unet_loads_the_lesson04_checkpoint():
     assert record.kind == lesson04_pipeline.CHECKPOINT_KIND == "unet3d" and record.spacing_mm == [2.0, 2.0, 2.0]
     save_checkpoint(checkpoint_path(lesson04_pipeline.LESSON, "unet3d", "cpu"), model, record=record)
     net = tm.mri_unet("smoke,cpu")
-    assert net.loaded and net.dims == 3 and net.in_channels == 2
-    assert net.meta["modalities"] == ["FLAIR", "T1"] and net.meta["spacing_mm"] == 2.0
-    x = torch.randn(1, 2, 4, 4, 4)
+    assert net.loaded and net.dims == 3 and net.in_channels == 3
+    assert net.meta["modalities"] == ["FLAIR", "T1", "T2"] and net.meta["spacing_mm"] == 2.0
+    x = torch.randn(1, 3, 4, 4, 4)
     model.eval()
     assert torch.allclose(net.model(x), model(x))
 

@@ -65,7 +65,7 @@ def test_lesson04_network_is_loaded_when_it_matches_and_trained_again_otherwise(
 
     flair_only = get_config("04_mri_lesions", "smoke", modalities="FLAIR", seed=cfg.seed + 1, **TINY)
     model, _, how = p04b.lesson04_network(flair_only, data)
-    assert len(trained) == 4 and "other input images (FLAIR, T1)" in how and model.config["in_channels"] == 1
+    assert len(trained) == 4 and "other input images (FLAIR, T1, T2)" in how and model.config["in_channels"] == 1
 
 
 def test_out_of_fold_maps_are_nested_and_share_their_networks(tiny, monkeypatch):

@@ -38,7 +38,7 @@ from scipy import ndimage
 from torch.utils.data import DataLoader, Dataset
 
 from ...checkpoint import ModelRecord
-from ...errors import DataError
+from ...errors import ConfigError, DataError
 from ...inference import sliding_window_inference
 from ...metrics.lesions import dice, lesion_metrics
 from ...metrics.threshold import bounding_box, choose_threshold
@@ -732,14 +732,21 @@ def model_record(
     reference: dict[str, Any] | None = None,
 ) -> ModelRecord:
     """The :class:`~course_utils.checkpoint.ModelRecord` of a lesson 04 lesion U-Net trained with ``cfg`` (its
-    inputs: ``cfg.modalities``)."""
+    inputs: ``cfg.modalities``, one per input channel of ``model``)."""
+    modalities = modalities_of(cfg)
+    if model.config.get("in_channels") != len(modalities):
+        raise ConfigError(
+            f"modalities={cfg.modalities!r} names {len(modalities)} input image(s), but the model has "
+            f"{model.config.get('in_channels')} input channel(s): build it with build_lesion_model(cfg) or set "
+            "modalities to the images it was trained on."
+        )
     return ModelRecord(
         lesson=LESSON,
         kind=CHECKPOINT_KIND,
         profile=cfg.profile,
         builder="UNet",
         model_config=dict(model.config),
-        inputs=list(modalities_of(cfg)),
+        inputs=list(modalities),
         normalisation={
             "method": "zscore",
             "where": "brain mask (skull-stripped images)",

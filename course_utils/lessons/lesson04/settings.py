@@ -3,8 +3,10 @@
 Every profile has the same knobs. A profile fixes the work (``epochs`` of ``samples_per_epoch`` patches,
 ``synthesis_epochs`` for the synthesis exercise), never the clock: ``max_train_seconds`` is an optional
 cap, off (``None``) in every profile. The knobs this lesson alone has are declared in ``KNOBS``; the
-others in :data:`course_utils.knobs.COMMON`. ``modalities`` names the network's input images (``"FLAIR,T1"`` in
-every profile; ``"FLAIR"`` for archives without T1, ``"FLAIR,T1,T2"`` to add T2); read it with :func:`modalities_of`.
+others in :data:`course_utils.knobs.COMMON`. ``modalities`` names the network's input images (``"FLAIR,T1,T2"`` in
+every profile, chosen on the benchmark's three patients: ``benchmarks/RESULTS.md``, 2026-12-02 12:31; ``"FLAIR,T1"``
+for archives without T2, such as the WMH 2017 challenge, ``"FLAIR"`` for FLAIR alone); read it with
+:func:`modalities_of`.
 
 Read through :func:`course_utils.config.get_config` (``get_config("04_mri_lesions", profile, knob=value)``).
 """
@@ -58,7 +60,7 @@ KNOBS = {
 
 SETTINGS = {
     "smoke": dict(
-        modalities="FLAIR,T1",
+        modalities="FLAIR,T1,T2",
         spacing=4.0,
         n_synthetic=0,
         n_synthetic_cases=3,
@@ -88,7 +90,7 @@ SETTINGS = {
         seed=0,
     ),
     "cpu": dict(
-        modalities="FLAIR,T1",
+        modalities="FLAIR,T1,T2",
         spacing=1.0,
         n_synthetic=6,
         n_synthetic_cases=4,
@@ -118,7 +120,7 @@ SETTINGS = {
         seed=0,
     ),
     "gpu": dict(
-        modalities="FLAIR,T1",
+        modalities="FLAIR,T1,T2",
         spacing=1.0,
         n_synthetic=8,
         n_synthetic_cases=6,
