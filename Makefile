@@ -14,10 +14,12 @@ SET ?=
 BENCH_SET := $(foreach s,$(SET),--set $(s))
 ONLY ?=
 
-.PHONY: setup course test test-fast lint lab bench-unet bench-drive bench-mri bench-transfer bench-cells clean help
+.PHONY: setup course student instructor test test-fast lint lab bench-unet bench-drive bench-mri bench-transfer bench-cells clean help
 
 help:
 	@echo "make course [PROFILE=smoke|cpu|gpu|auto] [ONLY='03 04']  execute the notebooks into build/<profile>/"
+	@echo "make student [FORCE=1]                    the student edition (solutions replaced by stubs) in build/student/"
+	@echo "make instructor [FORCE=1]                 the instructor edition (solutions in) in build/instructor/"
 	@echo "make test                                 run the tests (notebooks included, smoke profile)"
 	@echo "make test-fast                            the tests without executing notebooks"
 	@echo "make lint                                 ruff check and ruff format --check (part of make test)"
@@ -40,6 +42,12 @@ setup: $(STAMP)
 
 course: setup
 	$(PY) -m course_utils.notebook_runner --profile $(PROFILE) $(if $(ONLY),--only $(ONLY))
+
+student: setup
+	$(PY) -m course_utils.editions student $(if $(FORCE),--force)
+
+instructor: setup
+	$(PY) -m course_utils.editions instructor $(if $(FORCE),--force)
 
 lint: setup
 	$(VENV)/bin/ruff check .

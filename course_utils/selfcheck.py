@@ -59,3 +59,21 @@ def as_number(answer: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None
+
+
+def returned_nothing(value: Any) -> bool:
+    """True when a learner's function returned ``None`` or ``...``: its body is still the stub ``...``."""
+    return value is None or value is Ellipsis
+
+
+def yours_or_course(result: CheckResult, yours: Any, course: Any, what: str) -> Any:
+    """``yours`` when its check ``result`` passed, else the tested ``course`` version, saying which one the lesson
+    uses from here on (``what`` names it, e.g. ``"soft_dice_loss"``)."""
+    if result.ok:
+        print(f"-> the lesson uses your {what} from here on.")
+        return yours
+    why = "not attempted yet" if not result.attempted else "its check does not pass yet"
+    name = getattr(course, "__qualname__", None) or type(course).__qualname__
+    module = getattr(course, "__module__", None) or type(course).__module__
+    print(f"-> your {what}: {why}; the lesson goes on with the course's {module}.{name}.")
+    return course

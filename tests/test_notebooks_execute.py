@@ -16,6 +16,7 @@ import sys
 import pytest
 from conftest import REPO
 
+from course_utils.editions import executed_checks, write_edition
 from course_utils.notebook_runner import run_notebook
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
@@ -40,8 +41,31 @@ def test_notebook_runs_in_smoke_profile(path, data, tmp_path, monkeypatch):
     assert run.status == "ok", f"{path.name} failed: {run.error} (executed copy: {run.output})"
     assert run.records, "the notebook should record its headline numbers with course_utils.record"
     assert run.html and os.path.getsize(run.html) > 10_000
+    checks = executed_checks(json.loads(open(run.output).read()))
+    assert checks, f"{path.name}: no self-check result in the executed notebook"
+    failing = [f"cell {i}: {state}: {message[:160]}" for i, state, message in checks if state != "correct"]
+    assert not failing, f"{path.name} (solution edition): every self-check must pass; " + "; ".join(failing)
     if path.stem in ("03_drive_vessels", "04_mri_lesions"):
         check_checkpoint_reproduces(path.stem)
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_student_edition_runs_with_every_check_not_attempted(path, tmp_path, monkeypatch):
+    """The student edition (``make student``) runs top to bottom on the embedded data, and every self-check in it
+    says "not attempted": no solution leaks into it, and no check mistakes a stub for a wrong answer."""
+    empty = tmp_path / "empty-data-root"
+    empty.mkdir()
+    monkeypatch.setenv("COURSE_DATA_DIR", str(empty))
+    (student,) = write_edition("student", tmp_path / "student", [path])
+    run = run_notebook(student, "smoke", tmp_path / "build")
+    assert run.status == "ok", f"student edition of {path.name} failed: {run.error} (executed copy: {run.output})"
+    checks = executed_checks(json.loads(open(run.output).read()))
+    assert checks, f"{path.name}: no self-check result in the executed student edition"
+    attempted = [f"cell {i}: {state}: {message[:160]}" for i, state, message in checks if state != "pending"]
+    assert not attempted, f"student edition of {path.name}: every check must say 'not attempted'; " + "; ".join(
+        attempted
+    )
 
 
 @pytest.mark.notebooks
