@@ -14,10 +14,11 @@ SET ?=
 BENCH_SET := $(foreach s,$(SET),--set $(s))
 ONLY ?=
 
-.PHONY: setup course student instructor test test-fast lint lab bench-unet bench-drive bench-mri bench-transfer bench-cells clean help
+.PHONY: setup course data student instructor test test-fast lint lab bench-unet bench-drive bench-mri bench-transfer bench-cells clean help
 
 help:
 	@echo "make course [PROFILE=smoke|cpu|gpu|auto] [ONLY='03 04']  execute the notebooks into build/<profile>/"
+	@echo "make data [SETS='open_ms_data BCCD'] [DRIVE_ZIP=path]  download, unpack and check the data sets"
 	@echo "make student [FORCE=1]                    the student edition (solutions replaced by stubs) in build/student/"
 	@echo "make instructor [FORCE=1]                 the instructor edition (solutions in) in build/instructor/"
 	@echo "make test                                 run the tests (notebooks included, smoke profile)"
@@ -42,6 +43,13 @@ setup: $(STAMP)
 
 course: setup
 	$(PY) -m course_utils.notebook_runner --profile $(PROFILE) $(if $(ONLY),--only $(ONLY))
+
+# The open data sets (pooch, checked against data/manifests/); DRIVE from the archive you downloaded.
+SETS ?= open_ms_data BCCD
+DRIVE_ZIP ?=
+data: setup
+	$(if $(strip $(SETS)),$(PY) -m course_utils.datasets fetch $(SETS))
+	$(if $(DRIVE_ZIP),$(PY) -m course_utils.datasets drive $(DRIVE_ZIP))
 
 student: setup
 	$(PY) -m course_utils.editions student $(if $(FORCE),--force)
