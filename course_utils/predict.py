@@ -33,6 +33,8 @@ from .errors import ConfigError, DataError
 from .progress import progress
 
 VESSEL_LESSON, VESSEL_KIND = "03_drive_vessels", "unet"
+LESION_LESSON, LESION_KIND = "04_mri_lesions", "unet3d"
+GRID_WARNING_RATIO = 1.5  # warn when an axis of the input's voxels is this much coarser or finer than training
 SCALE_TOLERANCE = 0.05  # photographs whose FOV is within 5 % of the training diameter are not resampled
 
 
@@ -204,6 +206,196 @@ def predict_vessels(
     return results
 
 
+@dataclass(frozen=True)
+class LesionPrediction:
+    """One scan's result: ``prob`` and ``lesions`` (bool) on the RAS-reoriented input grid (the files are on
+    the input's own grid), the lesion ``table`` (one row per 26-connected lesion: id, voxels, ml, centre in mm),
+    the files written, warnings, and, with a label, the lesson's metrics."""
+
+    name: str
+    prob: np.ndarray
+    lesions: np.ndarray
+    table: list[dict[str, Any]]
+    files: dict[str, str]
+    warnings: list[str]
+    metrics: dict[str, float] | None = None
+
+    @property
+    def volume_ml(self) -> float:
+        return float(sum(row["volume_ml"] for row in self.table))
+
+
+def lesion_table(lesions: np.ndarray, affine: np.ndarray) -> list[dict[str, Any]]:
+    """One row per 26-connected lesion of ``lesions (X, Y, Z)``: ``id``, ``voxels``, ``volume_ml`` and the centre
+    ``x_mm, y_mm, z_mm`` in the scanner's coordinates (``affine``), largest first."""
+    from scipy import ndimage
+
+    from .mri.io import voxel_size
+
+    labels, n = ndimage.label(lesions, structure=np.ones((3, 3, 3)))
+    if n == 0:
+        return []
+    ml = float(np.prod(voxel_size(affine))) / 1000.0
+    counts = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    centres = ndimage.center_of_mass(lesions, labels, range(1, n + 1))
+    rows = []
+    for k in np.argsort(-counts, kind="stable"):
+        x, y, z = (affine @ np.array([*centres[k], 1.0]))[:3]
+        rows.append(
+            {
+                "voxels": int(counts[k]),
+                "volume_ml": round(float(counts[k]) * ml, 4),
+                "x_mm": round(float(x), 1),
+                "y_mm": round(float(y), 1),
+                "z_mm": round(float(z), 1),
+            }
+        )
+    return [{"id": i + 1, **row} for i, row in enumerate(rows)]
+
+
+def predict_lesions(
+    checkpoint: str | Path,
+    images: dict[str, str | Path],
+    out: str | Path,
+    *,
+    label: str | Path | None = None,
+    brain_mask: str | Path | None = None,
+    hd95: str = "3d",
+    name: str | None = None,
+    show_progress: bool = True,
+) -> LesionPrediction:
+    """Lesion maps for one skull-stripped MRI scan with a lesson 04 checkpoint.
+
+    ``images``: modality -> NIfTI path, the ones the checkpoint's record needs (``record.inputs``: FLAIR, and T1
+    and T2 if it was trained with them), all on one grid (any orientation and voxel size). They are reoriented
+    to RAS, brought to the record's voxel size, z-scored inside the brain (``brain_mask``, else where any image
+    is non-zero) and predicted by lesson 04's ``predict_case`` (windows, flips and rim from the record); the
+    probability is thresholded at the record's threshold. Writes into ``out``, on the input's own grid and
+    affine: ``<name>_lesion_prob.nii.gz`` (float32), ``<name>_lesions.nii.gz`` (uint8 0/1) and
+    ``<name>_lesions.csv`` (the lesion table). With ``label``: the lesson's metrics (HD95 with ``hd95="3d"``
+    boundaries, or ``"2d"``: in-plane, as the WMH challenge), also as ``<name>_metrics.json``.
+    """
+    import csv
+    import warnings as _warnings
+
+    from .metrics.lesions import lesion_metrics
+    from .mri.cases import CaseFiles, CaseLayout, load_case, save_prediction
+
+    model, record = load_predictor(checkpoint, LESION_LESSON, LESION_KIND)
+    if hd95 not in ("2d", "3d"):
+        raise ConfigError(f"hd95 must be '2d' or '3d', got {hd95!r}.")
+    needed = list(record.inputs)
+    given = {m.upper() if m.lower() != "flair" else "FLAIR": Path(p) for m, p in images.items() if p is not None}
+    missing = [m for m in needed if m not in given]
+    if missing:
+        flags = ", ".join(f"--{m.lower()}" for m in missing)
+        raise DataError(
+            f"{checkpoint} was trained on {', '.join(needed)}, so it needs {', '.join(missing)} too ({flags}). "
+            "A scan without them needs a model trained without them (lesson 04's knob modalities, e.g. 'FLAIR')."
+        )
+    unused = sorted(set(given) - set(needed))
+    name = name or given["FLAIR"].name.split(".")[0]
+    out = Path(out)
+    files = {
+        "prob": out / f"{name}_lesion_prob.nii.gz",
+        "lesions": out / f"{name}_lesions.nii.gz",
+        "table": out / f"{name}_lesions.csv",
+    }
+    if label is not None:
+        files["metrics"] = out / f"{name}_metrics.json"
+    _check_outputs(list(files.values()))
+    layout = CaseLayout(
+        modalities={m: str(given[m]) for m in needed},
+        label=str(label) if label is not None else None,
+        brain_mask=str(brain_mask) if brain_mask is not None else None,
+        name="command line",
+    )
+    case_files = CaseFiles(
+        name,
+        given["FLAIR"].parent,
+        {m: given[m] for m in needed},
+        Path(label) if label is not None else None,
+        Path(brain_mask) if brain_mask is not None else None,
+    )
+    for path in [*case_files.modalities.values(), case_files.label, case_files.brain_mask]:
+        if path is not None and not path.is_file():
+            raise DataError(f"{path}: no such file.")
+    native = load_case(case_files, layout, needed, canonical=True)
+    if not native.brain_mask.any():
+        raise DataError(f"{given['FLAIR']}: the image is empty (no non-zero voxel), so there is no brain to search.")
+    spacing = float(max(record.spacing_mm)) if record.spacing_mm else 1.0
+    notes = [f"{m} given but not used: the model was trained on {', '.join(needed)}." for m in unused]
+    from .mri.io import voxel_size
+
+    sizes = voxel_size(native.affine)
+    if max(sizes) > GRID_WARNING_RATIO * spacing or min(sizes) < spacing / GRID_WARNING_RATIO:
+        notes.append(
+            f"the scan's voxels are {' x '.join(f'{v:.2g}' for v in sizes)} mm, the model learnt at {spacing:g} mm: "
+            "it is resampled, but thin lesions between thick slices are lost and partial volume differs, so "
+            "expect lower sensitivity than in the lesson."
+        )
+    for note in notes:
+        _warnings.warn(note, stacklevel=2)
+    pipeline = _lesson_pipeline(record)
+    prepared = pipeline.PreparedCase(
+        case=pipeline.to_working_grid(native, spacing),
+        native_label=np.zeros(native.shape, np.uint8) if native.label is None else np.asarray(native.label, np.uint8),
+        native_mask=np.asarray(native.brain_mask, bool),
+        native_affine=np.asarray(native.affine),
+        native_ignore=native.ignore,
+        source="command line",
+    )
+    inf = record.inference
+    prob, _ = pipeline.predict_case(
+        model,
+        prepared,
+        rim_mm=float(inf.get("rim_mm", 0.0)),
+        patch_size=int(inf["patch_size"]),
+        overlap=float(inf.get("overlap", 0.5)),
+        batch_size=int(inf.get("batch_size", 4)),
+        tta=inf.get("tta", "none"),
+        modalities=needed,
+        amp=inf.get("amp", False),
+        progress=show_progress,
+    )
+    lesions = (prob >= record.threshold) & prepared.native_mask
+    out.mkdir(parents=True, exist_ok=True)
+    save_prediction(native, prob, files["prob"])
+    save_prediction(native, lesions, files["lesions"])
+    table = lesion_table(lesions, native.affine)
+    with open(files["table"], "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["id", "voxels", "volume_ml", "x_mm", "y_mm", "z_mm"])
+        writer.writeheader()
+        writer.writerows(table)
+    metrics = None
+    if label is not None:
+        metrics = lesion_metrics(
+            lesions,
+            prepared.native_label > 0,
+            spacing=prepared.native_spacing,
+            ignore=prepared.native_ignore,
+            erosion=hd95,
+        )
+        files["metrics"].write_text(json.dumps({"threshold": record.threshold, "hd95": hd95, **metrics}, indent=1))
+    return LesionPrediction(name, prob, lesions, table, {k: str(v) for k, v in files.items()}, notes, metrics)
+
+
+def _lesions_command(args: argparse.Namespace) -> None:
+    images = {"FLAIR": args.flair, "T1": args.t1, "T2": args.t2}
+    r = predict_lesions(
+        args.checkpoint, images, args.out, label=args.labels, brain_mask=args.brain_mask, hd95=args.hd95
+    )
+    print(
+        f"{r.name}: {len(r.table)} lesion(s), {r.volume_ml:.2f} ml in all -> {r.files['lesions']}, {r.files['table']}"
+    )
+    if r.metrics:
+        m = r.metrics
+        print(
+            f"against {args.labels}: Dice {m['dice']:.3f}, lesion sensitivity {m['lesion_sensitivity']:.3f}, "
+            f"precision {m['lesion_precision']:.3f}, F1 {m['lesion_f1']:.3f}, HD95 ({args.hd95}) {m['hd95_mm']:.1f} mm"
+        )
+
+
 def _vessels_command(args: argparse.Namespace) -> None:
     results = predict_vessels(args.checkpoint, args.images, args.out, fovs=args.fov, labels=args.labels)
     for r in results:
@@ -234,6 +426,29 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--fov", type=Path, nargs="+", help="field-of-view masks, one per photograph (default: estimated)")
     v.add_argument("--labels", type=Path, nargs="+", help="vessel masks, one per photograph (adds the metrics)")
     v.set_defaults(run=_vessels_command)
+    les = sub.add_parser(
+        "lesions",
+        help="white-matter lesions in a skull-stripped MRI scan (a lesson 04 checkpoint)",
+        description="Lesion maps for one skull-stripped scan in any orientation and voxel size: reoriented, "
+        "resampled to the voxel size the network learnt at, predicted with the lesson's windows and flips, and "
+        "written back on the input's own grid: NAME_lesion_prob.nii.gz, NAME_lesions.nii.gz (0/1) and "
+        "NAME_lesions.csv (one row per lesion: voxels, ml, centre in mm). Give the images the checkpoint was "
+        "trained on (FLAIR, and T1/T2 if it used them).",
+    )
+    les.add_argument("checkpoint", type=Path, help="a lesson 04 checkpoint, e.g. outputs/04_mri_lesions/unet3d-cpu.pt")
+    les.add_argument("--flair", type=Path, required=True, help="FLAIR image (NIfTI)")
+    les.add_argument("--t1", type=Path, help="T1 image on the FLAIR's grid (if the model needs it)")
+    les.add_argument("--t2", type=Path, help="T2 image on the FLAIR's grid (if the model needs it)")
+    les.add_argument("--brain-mask", type=Path, help="brain mask (default: where any image is non-zero)")
+    les.add_argument("--out", type=Path, required=True, help="folder for the results (created; never overwritten)")
+    les.add_argument("--labels", type=Path, help="lesion mask on the same grid: adds the lesson's metrics")
+    les.add_argument(
+        "--hd95",
+        choices=("3d", "2d"),
+        default="3d",
+        help="HD95 boundaries: 3d (default), or 2d in-plane as the WMH challenge",
+    )
+    les.set_defaults(run=_lesions_command)
     return parser
 
 

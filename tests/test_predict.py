@@ -114,3 +114,107 @@ def test_vessels_bad_inputs_are_named(vessel_checkpoint, tmp_path):
         from course_utils.predict import load_predictor
 
         load_predictor(path, "04_mri_lesions", "unet3d")
+
+
+@pytest.fixture(scope="module")
+def flair_only_checkpoint(tmp_path_factory):
+    """A FLAIR-only lesson 04 U-Net trained in the smoke profile on synthetic volumes (4 mm); ``(path, record)``."""
+    from course_utils.lessons.lesson04 import pipeline as p04
+
+    cfg = get_config("04_mri_lesions", "smoke", modalities="FLAIR", epochs=3)
+    cases = p04.prepare_synthetic(2, seed=11, spacing=cfg.spacing)
+    model, _, seconds = p04.train_lesion_network(cases, cfg, seed=0, show_progress=False)
+    threshold, _ = p04.training_threshold(model, cases, cfg)
+    record = p04.model_record(
+        model,
+        cfg,
+        spacing_mm=[cfg.spacing] * 3,
+        threshold=threshold,
+        threshold_source="training cases",
+        train_cases=[c.name for c in cases],
+        data_source="synthetic",
+        seconds=seconds,
+        epochs=cfg.epochs,
+    )
+    path = tmp_path_factory.mktemp("ckpt") / "unet3d-smoke.pt"
+    save_checkpoint(path, model.eval(), record=record)
+    return path, record
+
+
+def _anisotropic_rotated(case, tmp_path):
+    """The case's FLAIR and label resampled to 0.5 x 0.5 x 5 mm voxels on a grid rotated 90 degrees about z."""
+    from course_utils.mri.io import Volume, resample_to_grid, save_volume
+
+    extent = np.array(case.shape) * 2.0  # mm, the synthetic grid is 2 mm
+    rot = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # voxel axis i -> +y, j -> -x
+    sizes = np.array([0.5, 0.5, 5.0])
+    shape = tuple(int(v) for v in np.ceil(np.array([extent[1], extent[0], extent[2]]) / sizes))
+    affine = np.eye(4)
+    affine[:3, :3] = rot @ np.diag(sizes)
+    corner = case.affine @ np.array([0, 0, 0, 1.0])
+    affine[:3, 3] = corner[:3] + np.array([extent[0], 0.0, 0.0])
+    flair = resample_to_grid(Volume(case.images["FLAIR"], case.affine), shape, affine, "image")
+    label = resample_to_grid(Volume(case.label, case.affine), shape, affine, "label")
+    save_volume(flair, tmp_path / "scan_FLAIR.nii.gz")
+    save_volume(Volume(label.data.astype(np.uint8), affine), tmp_path / "scan_label.nii.gz")
+    return tmp_path / "scan_FLAIR.nii.gz", tmp_path / "scan_label.nii.gz", shape, affine
+
+
+def test_lesions_command_on_a_rotated_thick_slice_flair_only_scan_in_a_fresh_process(flair_only_checkpoint, tmp_path):
+    from course_utils.metrics.lesions import lesion_metrics
+    from course_utils.mri.io import load_volume, to_canonical, voxel_size
+    from course_utils.mri.synthetic import make_synthetic_case
+
+    path, record = flair_only_checkpoint
+    case = make_synthetic_case(seed=40, spacing=2.0)
+    flair, label, shape, affine = _anisotropic_rotated(case, tmp_path)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "course_utils.predict", "lesions", str(path), "--flair", str(flair)]
+    cmd += ["--labels", str(label), "--out", str(out), "--hd95", "2d"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert "0.5 x 0.5 x 5 mm, the model learnt at 4 mm" in proc.stderr  # the grid mismatch is said
+    prob = load_volume(out / "scan_FLAIR_lesion_prob.nii.gz")
+    lesions = load_volume(out / "scan_FLAIR_lesions.nii.gz", dtype=None)
+    for vol in (prob, lesions):
+        assert vol.shape == shape and np.allclose(vol.affine, affine, atol=1e-4)  # the input's own grid
+    assert np.isfinite(prob.data).all() and 0 <= prob.data.min() and prob.data.max() <= 1
+    table = (out / "scan_FLAIR_lesions.csv").read_text().splitlines()
+    assert table[0] == "id,voxels,volume_ml,x_mm,y_mm,z_mm" and len(table) - 1 == int(
+        proc.stdout.split(": ")[1].split()[0]
+    )
+    metrics = json.loads((out / "scan_FLAIR_metrics.json").read_text())
+    truth = to_canonical(load_volume(label, dtype=None))
+    pred = to_canonical(lesions)
+    mine = lesion_metrics(pred.data > 0, truth.data > 0, spacing=voxel_size(truth.affine), erosion="2d")
+    for key in ("dice", "lesion_sensitivity", "lesion_precision", "lesion_f1", "n_pred_lesions", "n_true_lesions"):
+        assert metrics[key] == pytest.approx(mine[key]), key
+    assert metrics["hd95_mm"] == pytest.approx(mine["hd95_mm"], nan_ok=True) and metrics["hd95"] == "2d"
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2 and "already exist" in proc.stderr
+
+
+def test_lesions_needs_the_images_the_model_was_trained_on(tmp_path):
+    from course_utils.lessons.lesson04 import pipeline as p04
+    from course_utils.predict import predict_lesions
+
+    cfg = get_config("04_mri_lesions", "smoke", modalities="FLAIR,T1")
+    model = p04.build_lesion_model(2, base_width=2, depth=2)
+    record = p04.model_record(
+        model,
+        cfg,
+        spacing_mm=[4.0] * 3,
+        threshold=0.5,
+        threshold_source="-",
+        train_cases=[],
+        data_source="synthetic",
+        seconds=0.0,
+        epochs=0,
+    )
+    save_checkpoint(tmp_path / "two.pt", model, record=record)
+    with pytest.raises(Exception, match=r"trained on FLAIR, T1, so it needs T1 too \(--t1\).*modalities"):
+        predict_lesions(tmp_path / "two.pt", {"FLAIR": tmp_path / "f.nii.gz"}, tmp_path / "out")
+    with pytest.raises(Exception, match=r"f.nii.gz: no such file"):
+        predict_lesions(
+            tmp_path / "two.pt", {"FLAIR": tmp_path / "f.nii.gz", "T1": tmp_path / "t.nii.gz"}, tmp_path / "o"
+        )
