@@ -36,7 +36,7 @@ from .validate import check_choice
 
 FORMAT = "course_utils.checkpoint/1"
 RECORD_VERSION = 1
-BUILDERS = ("UNet", "pretrained_unet")
+BUILDERS = ("UNet", "pretrained_unet", "GridDetector")
 
 
 def course_version() -> str:
@@ -353,6 +353,17 @@ def build_model(record: ModelRecord) -> nn.Module:
         from .models import UNet
 
         return UNet.from_config(config)
+    if record.builder == "GridDetector":  # lesson 07; the weights come from the file, not from ImageNet
+        from .detection import GridDetector, GridSpec
+
+        if "spec" not in config:
+            raise ConfigError("a GridDetector record needs model_config['spec'] (its GridSpec.to_dict()).")
+        return GridDetector(
+            GridSpec.from_dict(config["spec"]),
+            backbone=config.get("backbone", "lite1"),
+            weights=None,
+            width=int(config.get("width", 96)),
+        )
     from .models.pretrained import pretrained_unet
 
     if "encoder_name" not in config:

@@ -2,6 +2,7 @@
 
     python -m course_utils.predict vessels CHECKPOINT PHOTO... --out DIR [--fov MASK...] [--labels LABEL...]
     python -m course_utils.predict lesions CHECKPOINT --flair F.nii.gz [--t1 ..] [--t2 ..] --out DIR [--labels L]
+    python -m course_utils.predict cells CHECKPOINT PHOTO... --out DIR [--labels VOC.xml...]
 
 Everything a prediction needs comes from the checkpoint's model record (the checkpoint contract of
 :mod:`course_utils.checkpoint`): the network, its input images and their preprocessing, the scale or voxel size
@@ -34,6 +35,7 @@ from .progress import progress
 
 VESSEL_LESSON, VESSEL_KIND = "03_drive_vessels", "unet"
 LESION_LESSON, LESION_KIND = "04_mri_lesions", "unet3d"
+CELL_LESSON, CELL_KIND = "07_blood_cells", "detector"
 GRID_WARNING_RATIO = 1.5  # warn when an axis of the input's voxels is this much coarser or finer than training
 SCALE_TOLERANCE = 0.05  # photographs whose FOV is within 5 % of the training diameter are not resampled
 
@@ -380,6 +382,115 @@ def predict_lesions(
     return LesionPrediction(name, prob, lesions, table, {k: str(v) for k, v in files.items()}, notes, metrics)
 
 
+@dataclass(frozen=True)
+class CellPrediction:
+    """One photograph's boxes (``detections``: all above the record's score threshold, in the photograph's
+    pixels), ``counts`` per class (boxes above that class's count threshold), the drawn PNG and, with a label,
+    nothing per image: the COCO scores of a labelled run are over all images (:func:`predict_cells`)."""
+
+    name: str
+    detections: Any
+    counts: dict[str, int]
+    files: dict[str, str]
+
+
+def predict_cells(
+    checkpoint: str | Path,
+    images: Sequence[str | Path],
+    out: str | Path,
+    *,
+    labels: Sequence[str | Path] | None = None,
+    show_progress: bool = True,
+) -> tuple[list[CellPrediction], dict[str, Any] | None]:
+    """Blood-cell boxes in stained smear photographs of any size with a lesson 07 detector checkpoint.
+
+    Each photograph is resized to the network's input size, detected by lesson 07's ``detect`` (decoding and
+    NMS as the record says) and the boxes are brought back to the photograph's pixels. Writes
+    ``detections.json`` (COCO format: images, categories, and every box with its score, ``bbox`` as
+    ``[x, y, width, height]``) and ``<name>_boxes.png`` (the boxes above each class's count threshold, which the
+    lesson chose on its validation images). With ``labels`` (Pascal VOC XML files, one per photograph): the
+    lesson's COCO scores, also as ``scores.json``. Returns the per-image results and the scores (or ``None``).
+    """
+    from matplotlib.figure import Figure  # no pyplot: a notebook's backend is left alone
+
+    from .data.boxes import read_voc
+    from .metrics.coco import detections_to_coco
+    from .plotting import draw_boxes
+
+    model, record = load_predictor(checkpoint, CELL_LESSON, CELL_KIND)
+    images = [Path(p) for p in images]
+    if not images:
+        raise DataError("no input photograph given.")
+    if labels is not None and len(labels) != len(images):
+        raise DataError(f"--labels: give one VOC file per photograph ({len(images)}), got {len(labels)}.")
+    out = Path(out)
+    names = [p.name.split(".")[0] for p in images]
+    planned = [out / f"{n}_boxes.png" for n in names] + [out / "detections.json"]
+    _check_outputs(planned + ([out / "scores.json"] if labels else []))
+    pipeline = _lesson_pipeline(record)
+    inf = record.inference
+    classes = list(inf.get("classes", ["RBC", "WBC", "Platelets"]))
+    thresholds = np.asarray(inf["count_thresholds"], dtype=float)
+    decoding = argparse.Namespace(score_threshold=float(inf["score_threshold"]), nms_iou=float(inf["nms_iou"]))
+    colors = getattr(pipeline, "CLASS_COLORS", ("#D55E00", "#0072B2", "#009E73"))
+    out.mkdir(parents=True, exist_ok=True)
+    results, items, coco_images = [], [], []
+    for i, path in enumerate(progress(images, enabled=show_progress, desc="photographs")):
+        pixels = np.round(read_rgb(path) * 255).astype(np.uint8)
+        item = pipeline.unlabelled_image(pixels, path, record.normalisation["input_size"])
+        if labels is not None:
+            truth = read_voc(labels[i], classes=tuple(classes))
+            if (truth.width, truth.height) != (pixels.shape[1], pixels.shape[0]):
+                raise DataError(
+                    f"{labels[i]}: its size is {truth.width} x {truth.height}, the photograph {path} is "
+                    f"{pixels.shape[1]} x {pixels.shape[0]}."
+                )
+            item = pipeline.CellImage(item.pixels, truth)
+        (found,), _ = pipeline.detect(model, [item], decoding)
+        items.append(item)
+        coco_images.append({"id": i + 1, "file_name": path.name, "width": pixels.shape[1], "height": pixels.shape[0]})
+        keep = found.scores >= thresholds[found.labels]
+        counts = {c: int((found.labels[keep] == k).sum()) for k, c in enumerate(classes)}
+        fig = Figure(figsize=(pixels.shape[1] / 100, pixels.shape[0] / 100), dpi=100)
+        ax = fig.subplots()
+        ax.imshow(pixels)
+        draw_boxes(ax, found.boxes[keep], found.labels[keep], colors)
+        ax.set_axis_off()
+        ax.set_title(", ".join(f"{c} {n}" for c, n in counts.items()), fontsize=9)
+        fig.savefig(planned[i], dpi=100, bbox_inches="tight")
+        results.append(CellPrediction(names[i], found, counts, {"boxes": str(planned[i])}))
+    coco_boxes = detections_to_coco([r.detections for r in results], classes)
+    for k, entry in enumerate(coco_boxes, start=1):
+        w, h = entry["bbox"][2:]
+        entry.update(id=k, area=w * h, iscrowd=0)
+    coco = {
+        "images": coco_images,
+        "annotations": coco_boxes,
+        "categories": [{"id": k + 1, "name": c} for k, c in enumerate(classes)],
+        "info": {
+            "description": f"detections of {checkpoint}",
+            "score_threshold": decoding.score_threshold,
+            "count_thresholds": dict(zip(classes, thresholds.tolist())),
+        },
+    }
+    (out / "detections.json").write_text(json.dumps(coco, indent=1))
+    scores = None
+    if labels is not None:
+        s = pipeline.score_detections(items, [r.detections for r in results])
+        scores = {"map50": s.map50, "map50_95": s.map50_95, "ap50": {k: float(v) for k, v in s.ap50.items()}}
+        (out / "scores.json").write_text(json.dumps(scores, indent=1))
+    return results, scores
+
+
+def _cells_command(args: argparse.Namespace) -> None:
+    results, scores = predict_cells(args.checkpoint, args.images, args.out, labels=args.labels)
+    for r in results:
+        counted = ", ".join(f"{c} {n}" for c, n in r.counts.items())
+        print(f"{r.name}: {len(r.detections)} boxes above the score threshold; counted {counted} -> {r.files['boxes']}")
+    if scores:
+        print(f"COCO against the labels: mAP@0.5 {scores['map50']:.3f}, mAP@[.5:.95] {scores['map50_95']:.3f}")
+
+
 def _lesions_command(args: argparse.Namespace) -> None:
     images = {"FLAIR": args.flair, "T1": args.t1, "T2": args.t2}
     r = predict_lesions(
@@ -449,6 +560,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="HD95 boundaries: 3d (default), or 2d in-plane as the WMH challenge",
     )
     les.set_defaults(run=_lesions_command)
+    cel = sub.add_parser(
+        "cells",
+        help="blood-cell boxes in stained smear photographs (a lesson 07 detector checkpoint)",
+        description="Boxes around red and white blood cells and platelets in photographs of any size: resized to "
+        "the network's input, detected, and brought back to the photograph's pixels. Writes detections.json "
+        "(COCO format, every box with its score) and NAME_boxes.png (the boxes the lesson counts).",
+    )
+    cel.add_argument(
+        "checkpoint", type=Path, help="a lesson 07 checkpoint, e.g. outputs/07_blood_cells/detector-cpu.pt"
+    )
+    cel.add_argument("images", type=Path, nargs="+", help="photographs (JPEG, PNG, ...)")
+    cel.add_argument("--out", type=Path, required=True, help="folder for the results (created; never overwritten)")
+    cel.add_argument("--labels", type=Path, nargs="+", help="Pascal VOC XML files, one per photograph: adds COCO AP")
+    cel.set_defaults(run=_cells_command)
     return parser
 
 

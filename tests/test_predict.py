@@ -218,3 +218,86 @@ def test_lesions_needs_the_images_the_model_was_trained_on(tmp_path):
         predict_lesions(
             tmp_path / "two.pt", {"FLAIR": tmp_path / "f.nii.gz", "T1": tmp_path / "t.nii.gz"}, tmp_path / "o"
         )
+
+
+def _voc(path, truth, size):
+    """Write ``truth``'s boxes (edges from 0) as a Pascal VOC file (1-based inclusive corners) for ``size = (W, H)``."""
+    objects = "".join(
+        f"<object><name>{truth.classes[int(k)]}</name><bndbox><xmin>{x0 + 1:.0f}</xmin><ymin>{y0 + 1:.0f}</ymin>"
+        f"<xmax>{x1:.0f}</xmax><ymax>{y1:.0f}</ymax></bndbox></object>"
+        for (x0, y0, x1, y1), k in zip(truth.boxes, truth.labels)
+    )
+    path.write_text(
+        f"<annotation><filename>{path.stem}.jpg</filename><size><width>{size[0]}</width><height>{size[1]}</height>"
+        f"<depth>3</depth></size>{objects}</annotation>"
+    )
+
+
+@pytest.fixture(scope="module")
+def detector_checkpoint(tmp_path_factory):
+    """A lesson 07 grid detector trained for 2 epochs in the smoke profile on synthetic smears; ``(path, record)``."""
+    from course_utils.lessons.lesson07 import pipeline as p07
+
+    empty = tmp_path_factory.mktemp("empty-data-root")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COURSE_DATA_DIR", str(empty))
+        cfg = get_config("07_blood_cells", "smoke", epochs=2, score_threshold=0.0)  # boxes even from 2 epochs
+        data = p07.lesson_data(cfg)
+        model, _, seconds, _ = p07.train_detector(cfg, data, show_progress=False)
+    val_found, _ = p07.detect(model, data.val, cfg)
+    record = p07.detector_record(
+        model,
+        cfg,
+        count_thresholds=p07.count_thresholds(val_found, data.val),
+        data_source="synthetic",
+        train_images=[c.name for c in data.train],
+        seconds=seconds,
+        epochs=cfg.epochs,
+    )
+    path = tmp_path_factory.mktemp("ckpt") / "detector-smoke.pt"
+    save_checkpoint(path, model.eval(), record=record)
+    return path, record, model, cfg
+
+
+def test_cells_checkpoint_rebuilds_the_detector(detector_checkpoint):
+    from course_utils.checkpoint import load_model
+
+    path, record, model, _ = detector_checkpoint
+    loaded, rec = load_model(path)
+    x = torch.rand(1, 3, *record.normalisation["input_size"])
+    assert rec.kind == "detector" and rec.builder == "GridDetector"
+    assert torch.allclose(loaded(x), model.eval()(x), atol=1e-6)
+
+
+def test_cells_command_on_a_larger_photograph_in_a_fresh_process(detector_checkpoint, tmp_path):
+    from course_utils.data.boxes import read_voc
+    from course_utils.data.synthetic_smear import synthetic_smear
+    from course_utils.detection import Detections
+    from course_utils.lessons.lesson07 import pipeline as p07
+
+    path, record, _, _ = detector_checkpoint
+    image, truth, _ = synthetic_smear(seed=777, size=(300, 420))  # another size than the 480 x 640 of training
+    Image.fromarray(image).save(tmp_path / "smear.jpg", quality=95)
+    _voc(tmp_path / "smear.xml", truth, (420, 300))
+    cmd = [sys.executable, "-m", "course_utils.predict", "cells", str(path), str(tmp_path / "smear.jpg")]
+    cmd += ["--out", str(tmp_path / "out"), "--labels", str(tmp_path / "smear.xml")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    coco = json.loads((tmp_path / "out" / "detections.json").read_text())
+    assert coco["images"] == [{"id": 1, "file_name": "smear.jpg", "width": 420, "height": 300}]
+    assert [c["name"] for c in coco["categories"]] == ["RBC", "WBC", "Platelets"]
+    boxes = np.array([a["bbox"] for a in coco["annotations"]]).reshape(-1, 4)
+    assert len(boxes) and (boxes[:, 0] >= -1).all() and (boxes[:, 0] + boxes[:, 2] <= 421).all()
+    assert (boxes[:, 1] + boxes[:, 3] <= 301).all()  # in the photograph's pixels, not the network's
+    drawn = Image.open(tmp_path / "out" / "smear_boxes.png")
+    assert drawn.size[0] > 100
+    scores = json.loads((tmp_path / "out" / "scores.json").read_text())
+    found = Detections(
+        np.array([[x, y, x + w, y + h] for x, y, w, h in boxes], np.float32),
+        np.array([a["score"] for a in coco["annotations"]], np.float32),
+        np.array([a["category_id"] - 1 for a in coco["annotations"]], np.int64),
+    )
+    labelled = p07.CellImage(np.zeros((2, 2, 3), np.uint8), read_voc(tmp_path / "smear.xml", classes=truth.classes))
+    mine = p07.score_detections([labelled], [found])
+    assert scores["map50"] == pytest.approx(mine.map50, abs=1e-6, nan_ok=True)
+    assert scores["map50_95"] == pytest.approx(mine.map50_95, abs=1e-6, nan_ok=True)

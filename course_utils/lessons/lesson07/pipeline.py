@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -19,6 +20,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 from torch.utils.data import DataLoader, Dataset
 
+from ...checkpoint import ModelRecord
 from ...data.bccd import BCCD_CLASSES, bccd_dir, load_bccd
 from ...data.boxes import AnnotatedImage, load_image
 from ...data.synthetic_smear import synthetic_smear
@@ -478,7 +480,71 @@ def class_counts_of(detections: Sequence[Detections]) -> np.ndarray:
     return detection_counts(detections, [0.0] * len(BCCD_CLASSES))
 
 
+# ----- checkpoint ----------------------------------------------------------------------------------
+CHECKPOINT_KIND = "detector"
+
+
+def detector_record(
+    model: GridDetector,
+    cfg: Any,
+    *,
+    count_thresholds: Sequence[float],
+    data_source: str,
+    train_images: Sequence[str],
+    seconds: float,
+    epochs: int,
+    reference: dict[str, Any] | None = None,
+) -> ModelRecord:
+    """The :class:`~course_utils.checkpoint.ModelRecord` of a lesson 07 grid detector trained with ``cfg``:
+    everything :func:`detect` needs (input size, decoding, NMS) and the per-class count thresholds chosen on the
+    validation images (:func:`count_thresholds`)."""
+    if len(count_thresholds) != len(model.spec.classes):
+        raise ValueError(f"one count threshold per class {model.spec.classes}, got {list(count_thresholds)}.")
+    return ModelRecord(
+        lesson=LESSON,
+        kind=CHECKPOINT_KIND,
+        profile=cfg.profile,
+        builder="GridDetector",
+        model_config=dict(model.config),
+        inputs=["red", "green", "blue"],
+        normalisation={
+            "method": "resize to input_size (bilinear, Pillow), values / 255; ImageNet mean/std inside the model",
+            "input_size": list(model.spec.image_size),
+            "function": "course_utils.lessons.lesson07.pipeline.resize_rgb",
+        },
+        spacing_mm=None,
+        inference={
+            "function": "course_utils.lessons.lesson07.pipeline.detect (boxes in the original image's pixels)",
+            "score_threshold": float(cfg.score_threshold),
+            "nms_iou": float(cfg.nms_iou),
+            "count_thresholds": [float(t) for t in count_thresholds],
+            "classes": list(model.spec.classes),
+        },
+        threshold=float(cfg.score_threshold),
+        threshold_source="the profile's score_threshold (COCO scoring keeps every box above it); counts use "
+        "inference['count_thresholds'], chosen on the validation images",
+        training={
+            "data": data_source,
+            "images": list(train_images),
+            "epochs": int(epochs),
+            "seconds": float(seconds),
+            "seed": cfg.seed,
+        },
+        reference=reference,
+    )
+
+
+def unlabelled_image(pixels: np.ndarray, path: str | Path, input_size: Sequence[int]) -> CellImage:
+    """A :class:`CellImage` of a photograph ``(H, W, 3)`` uint8 with no boxes, resized to ``input_size``."""
+    h, w = pixels.shape[:2]
+    truth = AnnotatedImage(Path(path), w, h, np.zeros((0, 4), np.float32), np.zeros(0, np.int64), BCCD_CLASSES)
+    return CellImage(resize_rgb(pixels, int(input_size[0]), int(input_size[1])), truth)
+
+
 __all__ = [
+    "CHECKPOINT_KIND",
+    "detector_record",
+    "unlabelled_image",
     "LESSON",
     "CLASS_COLORS",
     "NOT_A_CELL",
