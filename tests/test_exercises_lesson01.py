@@ -104,3 +104,87 @@ def test_dataset_check_needs_image_and_mask_flipped_together():
 
 def test_pending_message_names_the_notebooks_variable():
     assert "n_params_conv" in ex.check_conv_parameters(...).message
+
+
+# ----------------------------------------------------------------------------- the learner's pieces as stubs
+def test_stubs_of_functions_and_classes_are_pending():
+    def grad_stub(w, b, x, y): ...
+
+    class FlipStub(Dataset):
+        def __init__(self, base): ...
+
+        def __len__(self): ...
+
+        def __getitem__(self, i): ...
+
+    base = ShapesDataset(4, 32)
+    for result in (ex.check_mse_gradient(grad_stub), ex.check_dataset(FlipStub(base), base)):
+        assert not result.ok and not result.attempted, result.message
+
+
+def test_mse_gradient_of_the_wrong_shape():
+    result = ex.check_mse_gradient(lambda w, b, x, y: (2 * (w * x + b - y) * x, 2 * (w * x + b - y)))
+    assert not result.ok and ".mean()" in result.message
+    assert "pair" in ex.check_mse_gradient(lambda w, b, x, y: 3.0).message
+
+
+def test_line_fit_gradient_is_the_hand_formula():
+    from course_utils.lessons.lesson01.pipeline import line_fit_gradient
+
+    assert ex.check_mse_gradient(line_fit_gradient)
+    x = torch.linspace(-1, 1, 40)
+    y = 2 * x - 0.5
+    w, b = torch.tensor(0.3), torch.tensor(0.1)
+    r = w * x + b - y
+    dw, db = line_fit_gradient(w, b, x, y)
+    assert torch.allclose(dw, 2 * (r * x).mean()) and torch.allclose(db, 2 * r.mean())
+    assert not w.requires_grad and w.grad is None  # the inputs are left alone
+
+
+# ----------------------------------------------------------------------------- Exercise 3: the learning rate
+def _descend(lr, steps):
+    """The notebook's gradient descent on its line-fit data."""
+    from course_utils.lessons.lesson01.pipeline import line_fit_gradient
+
+    g = torch.Generator().manual_seed(0)
+    xs = torch.linspace(-1, 1, 40)
+    ys = 2.0 * xs - 0.5 + 0.2 * torch.randn(40, generator=g)
+    w, b, losses = torch.tensor(0.0), torch.tensor(0.0), []
+    for _ in range(steps):
+        losses.append(((w * xs + b - ys) ** 2).mean().item())
+        dw, db = line_fit_gradient(w, b, xs, ys)
+        w, b = w - lr * dw, b - lr * db
+    return xs, losses
+
+
+def test_learning_rate_experiment_the_notebooks_run_diverges():
+    xs, losses = _descend(0.1, 100)
+    _, large = _descend(1.5, 21)
+    assert large[-1] > 1e6 * large[0]  # the property the solution states: lr = 1.5 > 2 / 2 = 1 diverges
+    result = ex.check_learning_rate_experiment("diverges", losses, large, 0.1, 1.5, xs)
+    assert result.ok and "2 / 2.00 = 1.00" in result.message
+    assert ex.check_learning_rate_experiment("Diverged", losses, large, 0.1, 1.5)
+    assert "not always faster" in ex.check_learning_rate_experiment("faster", losses, large, 0.1, 1.5, xs).message
+    assert not ex.check_learning_rate_experiment("slower", losses, large, 0.1, 1.5).ok
+
+
+def test_learning_rate_experiment_judges_other_learning_rates_by_the_measurement():
+    xs, losses = _descend(0.1, 100)
+    _, medium = _descend(0.5, 21)
+    assert ex.check_learning_rate_experiment("faster", losses, medium, 0.1, 0.5, xs)
+    assert not ex.check_learning_rate_experiment("diverges", losses, medium, 0.1, 0.5, xs).ok
+    _, small = _descend(0.01, 21)
+    assert ex.check_learning_rate_experiment("slower", losses, small, 0.1, 0.01, xs)
+
+
+def test_learning_rate_experiment_bad_inputs():
+    xs, losses = _descend(0.1, 100)
+    assert _pending_state(ex.check_learning_rate_experiment(..., losses, losses[:21], 0.1, 1.5))
+    assert "one of" in ex.check_learning_rate_experiment("explodes!", losses, losses[:21], 0.1, 1.5).message
+    assert "one of" in ex.check_learning_rate_experiment("same", losses, losses[:21], 0.1, 0.1).message
+    assert "change it" in ex.check_learning_rate_experiment("faster", losses, losses[:21], 0.1, 0.1).message
+    assert "Run the experiment" in ex.check_learning_rate_experiment("faster", losses, [1.0], 0.1, 1.5).message
+
+
+def _pending_state(result):
+    return not result.ok and not result.attempted

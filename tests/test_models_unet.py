@@ -457,3 +457,47 @@ def test_multires_unet_backward_gives_finite_gradients(dims):
 def test_multires_unet_needs_three_channels_per_level():
     with pytest.raises(ConfigError, match="base_width >= 3"):
         UNet(base_width=2, block="multires")
+
+
+# ---------------------------------------------------------------- a block of your own
+def test_a_block_class_of_your_own_builds_the_same_unet_as_its_name():
+    """``block=`` takes a callable ``(in_channels, out_channels) -> nn.Module`` (lesson 02 builds its R2U-Net from
+    the learner's block); given the course's own class, it is the same network, weight for weight."""
+    from functools import partial
+
+    from course_utils.models import DoubleConv, RecurrentResidualBlock
+
+    x = _rand(2, 1, 16, 16)
+    cases = (
+        (
+            dict(block="recurrent_residual", recurrence=3, norm="group"),
+            partial(RecurrentResidualBlock, recurrence=3, norm="group"),
+            "RecurrentResidualBlock",
+        ),
+        (dict(), DoubleConv, "DoubleConv"),
+    )
+    for named, factory, name in cases:
+        torch.manual_seed(0)
+        reference = UNet(1, 1, depth=3, base_width=4, **named)
+        torch.manual_seed(0)
+        custom = UNet(1, 1, depth=3, base_width=4, block=factory)
+        assert custom.custom_block and not reference.custom_block
+        assert list(custom.state_dict()) == list(reference.state_dict())
+        assert count_parameters(custom) == count_parameters(reference)
+        assert torch.equal(custom(x), reference(x))
+        assert f"block='{name}'" in repr(custom)
+
+
+def test_a_block_of_your_own_has_no_config_and_takes_no_dropout():
+    from course_utils.errors import ConfigTypeError
+    from course_utils.models import DoubleConv
+
+    model = UNet(1, 1, depth=2, base_width=2, block=DoubleConv)
+    with pytest.raises(ConfigError, match="block of your own"):
+        _ = model.config
+    with pytest.raises(ConfigError, match="put the dropout in it"):
+        UNet(depth=2, base_width=2, block=DoubleConv, dropout=0.1)
+    with pytest.raises(ConfigTypeError, match="not an nn.Module"):
+        UNet(depth=2, base_width=2, block=lambda i, o: None)
+    with pytest.raises(ConfigError, match="block='resnet'"):
+        UNet(block="resnet")

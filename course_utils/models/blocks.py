@@ -7,12 +7,14 @@
 * :class:`RecurrentConv` and :class:`RecurrentResidualBlock`: the R2U-Net units.
 * :class:`MultiResBlock` and :class:`ResPath`: the MultiResUNet units (Ibtehaz & Rahman 2020).
 * :func:`make_upsampling`: x2 upsampling by transposed convolution or by interpolation.
+* :func:`make_block`: a block by name (:data:`BLOCK_KINDS`), or from a class of your own (:data:`BlockFactory`).
 
 Every block keeps the spatial size; only pooling and upsampling change it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -26,6 +28,10 @@ NORM_KINDS = ("batch", "instance", "group", None)
 BLOCK_KINDS = ("double_conv", "residual", "recurrent_residual", "multires")
 UPSAMPLING_KINDS = ("transpose", "interpolate")
 GROUP_NORM_MAX_GROUPS = 8
+
+# A block of your own for the course UNet: called as ``factory(in_channels, out_channels)``, returns an nn.Module.
+BlockFactory = Callable[[int, int], nn.Module]
+BlockSpec = str | BlockFactory
 
 
 # ---------------------------------------------------------------- argument checks
@@ -326,8 +332,16 @@ class ResPath(nn.Module):
         return f"length={self.length}"
 
 
+def block_name(kind: BlockSpec) -> str:
+    """How a block kind reads in messages and reprs: the string itself, or the name of a block factory."""
+    if isinstance(kind, str):
+        return kind
+    inner = getattr(kind, "func", kind)  # functools.partial(MyBlock, ...) reads as MyBlock
+    return getattr(inner, "__qualname__", None) or type(inner).__qualname__
+
+
 def make_block(
-    kind: str,
+    kind: BlockSpec,
     in_channels: int,
     out_channels: int,
     *,
@@ -336,10 +350,21 @@ def make_block(
     recurrence: int = 2,
     dropout: float = 0.0,
 ) -> nn.Module:
-    """One of :data:`BLOCK_KINDS`: ``"double_conv"``, ``"residual"``, ``"recurrent_residual"`` or ``"multires"``.
+    """One of :data:`BLOCK_KINDS`: ``"double_conv"``, ``"residual"``, ``"recurrent_residual"`` or ``"multires"``,
+    or a block of your own: a callable ``kind(in_channels, out_channels) -> nn.Module`` (a class, or
+    ``functools.partial(MyBlock, norm="group")``). A callable gets the two channel counts only: ``dims``, ``norm``,
+    ``recurrence`` and ``dropout`` configure the course's blocks, so bind your block's options yourself.
 
     ``recurrence`` is used by ``"recurrent_residual"`` only.
     """
+    if callable(kind):
+        block = kind(check_int("in_channels", in_channels, 1), check_int("out_channels", out_channels, 1))
+        if not isinstance(block, nn.Module):
+            raise ConfigTypeError(
+                f"block={block_name(kind)} returned {type(block).__name__}, not an nn.Module: a block of your own "
+                "must be called as block(in_channels, out_channels) and return the module."
+            )
+        return block
     check_choice("block", kind, BLOCK_KINDS)
     if kind == "double_conv":
         return DoubleConv(in_channels, out_channels, dims=dims, norm=norm, dropout=dropout)

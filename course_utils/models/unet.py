@@ -39,7 +39,9 @@ from .blocks import (
     BLOCK_KINDS,
     NORM_KINDS,
     UPSAMPLING_KINDS,
+    BlockSpec,
     ResPath,
+    block_name,
     check_choice,
     check_dims,
     check_dropout,
@@ -77,7 +79,7 @@ class DecoderStage(nn.Module):
         *,
         dims: int,
         upsampling: str,
-        block: str,
+        block: BlockSpec,
         norm: str | None,
         recurrence: int,
         dropout: float,
@@ -120,7 +122,12 @@ class UNet(nn.Module):
             ((bi/tri)linear x2 then 1x1 conv).
         block: ``"double_conv"``, ``"residual"``, ``"recurrent_residual"`` (R2U-Net) or
             ``"multires"`` (MultiResUNet: MultiRes blocks and ResPaths on the skips; needs
-            at least 3 channels per level).
+            at least 3 channels per level); or a block of your own, a callable
+            ``block(in_channels, out_channels) -> nn.Module`` (your class, or
+            ``functools.partial(MyBlock, norm="group")``) that builds every encoder, bottleneck
+            and decoder block. ``norm``, ``recurrence`` and ``dropout`` configure the course's
+            blocks only: bind your block's options yourself (``dropout > 0`` is refused). Such a
+            model has no :attr:`config` (a checkpoint could not rebuild it).
         recurrence: ``t`` of the recurrent block (ignored by the other blocks).
         skip_connections: ``False`` gives each decoder only the upsampled path (ablation).
         dropout: channel-dropout probability inside every block (0 = off).
@@ -140,7 +147,7 @@ class UNet(nn.Module):
         width_multiplier: float = 2.0,
         norm: str | None = "batch",
         upsampling: str = "transpose",
-        block: str = "double_conv",
+        block: BlockSpec = "double_conv",
         recurrence: int = 2,
         skip_connections: bool = True,
         dropout: float = 0.0,
@@ -160,10 +167,15 @@ class UNet(nn.Module):
         self.width_multiplier = float(width_multiplier)
         self.norm = None if norm == "none" else check_choice("norm", norm, NORM_KINDS + ("none",))
         self.upsampling = check_choice("upsampling", upsampling, UPSAMPLING_KINDS)
-        self.block = check_choice("block", block, BLOCK_KINDS)
+        self.block = block if callable(block) else check_choice("block", block, BLOCK_KINDS)
         self.recurrence = check_int("recurrence", recurrence, 1)
         self.skip_connections = skip_connections
         self.dropout = check_dropout(dropout)
+        if self.custom_block and self.dropout:
+            raise ConfigError(
+                f"dropout={self.dropout} acts inside the course's blocks; block={block_name(block)} is your own "
+                "block, so put the dropout in it (and leave the UNet's dropout at 0)."
+            )
         self.widths = level_widths(self.base_width, self.width_multiplier, self.depth)
 
         block_args = dict(dims=self.dims, norm=self.norm, recurrence=self.recurrence, dropout=self.dropout)
@@ -199,8 +211,22 @@ class UNet(nn.Module):
         return 2 ** (self.depth - 1)
 
     @property
+    def custom_block(self) -> bool:
+        """True when the blocks come from a class of your own rather than one of :data:`BLOCK_KINDS`."""
+        return not isinstance(self.block, str)
+
+    @property
     def config(self) -> dict[str, Any]:
-        """The constructor arguments (JSON-serialisable); ``UNet.from_config(cfg)`` rebuilds the model."""
+        """The constructor arguments (JSON-serialisable); ``UNet.from_config(cfg)`` rebuilds the model.
+
+        Raises :class:`ConfigError` for a model built with a block of your own (code, not a setting).
+        """
+        if self.custom_block:
+            raise ConfigError(
+                f"this UNet uses block={block_name(self.block)}, a block of your own: a config (and a checkpoint "
+                f"that rebuilds the model from it) can only name one of {', '.join(BLOCK_KINDS)}. Rebuild it "
+                "yourself with the same block, then load_state_dict."
+            )
         return dict(
             in_channels=self.in_channels,
             out_channels=self.out_channels,
@@ -249,7 +275,7 @@ class UNet(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"in_channels={self.in_channels}, out_channels={self.out_channels}, dims={self.dims}, "
-            f"depth={self.depth}, widths={self.widths}, norm={self.norm!r}, block={self.block!r}, "
+            f"depth={self.depth}, widths={self.widths}, norm={self.norm!r}, block={block_name(self.block)!r}, "
             f"upsampling={self.upsampling!r}, skip_connections={self.skip_connections}"
         )
 

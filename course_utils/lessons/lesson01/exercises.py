@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 
-from ...selfcheck import CheckResult, correct, not_attempted, pending, wrong
+from ...selfcheck import CheckResult, correct, not_attempted, pending, returned_nothing, wrong
+
+OUTCOMES = ("faster", "slower", "diverges")
 
 
 def check_broadcast_shape(answer: Any) -> CheckResult:
@@ -44,9 +47,19 @@ def check_mse_gradient(grad_fn: Any) -> CheckResult:
     ((w * x + b - y) ** 2).mean().backward()
     try:
         result = grad_fn(w.detach(), b.detach(), x, y)
-        dw, db = (torch.as_tensor(v, dtype=torch.float32) for v in result)
     except Exception as err:  # the learner's code: report, don't crash the notebook
         return wrong(f"Calling your function failed with {type(err).__name__}: {err}")
+    if returned_nothing(result):
+        return pending("`grad_w_b` (it returns nothing yet)")
+    try:
+        dw, db = (torch.as_tensor(v, dtype=torch.float32) for v in result)
+    except Exception as err:
+        return wrong(f"Return the pair (dL/dw, dL/db), two numbers; got {type(result).__name__} ({err}).")
+    if dw.numel() != 1 or db.numel() != 1:
+        return wrong(
+            f"dL/dw and dL/db are single numbers (L is a mean over the points); got shapes {tuple(dw.shape)} and "
+            f"{tuple(db.shape)}: average over the points with .mean()."
+        )
     ok_w = torch.allclose(dw, w.grad, rtol=1e-4, atol=1e-5)
     ok_b = torch.allclose(db, b.grad, rtol=1e-4, atol=1e-5)
     if ok_w and ok_b:
@@ -65,7 +78,7 @@ def check_mse_gradient(grad_fn: Any) -> CheckResult:
 
 
 def check_dataset(dataset: Any, reference: Any = None, draws: int = 24) -> CheckResult:
-    """Exercise 4: a ``Dataset`` whose items are ``(image (1, H, W) float32, mask (1, H, W) in {0, 1})`` and that,
+    """Exercise 5: a ``Dataset`` whose items are ``(image (1, H, W) float32, mask (1, H, W) in {0, 1})`` and that,
     given ``reference`` (the data set it wraps), serves ``reference``'s pairs flipped left-right together with
     probability 0.5: each of the first few samples is drawn ``draws`` times and must come out either unchanged or
     with image and mask both mirrored along W, and both outcomes must occur."""
@@ -75,7 +88,14 @@ def check_dataset(dataset: Any, reference: Any = None, draws: int = 24) -> Check
         return wrong("Pass an instance (my_dataset = MyDataset(...)), not the class itself.")
     if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
         return wrong("A map-style Dataset needs __len__ and __getitem__.")
-    n = len(dataset)
+    try:
+        n = dataset.__len__()
+    except Exception as err:
+        return wrong(f"len(my_dataset) failed with {type(err).__name__}: {err}")
+    if returned_nothing(n):
+        return pending("`my_dataset` (its __len__ returns nothing yet)")
+    if not isinstance(n, int) or isinstance(n, bool):
+        return wrong(f"__len__ must return an int (the number of samples), got {n!r}.")
     if n == 0:
         return wrong("len(dataset) is 0: the dataset holds no samples.")
     try:
@@ -83,6 +103,8 @@ def check_dataset(dataset: Any, reference: Any = None, draws: int = 24) -> Check
         last = dataset[n - 1]
     except Exception as err:
         return wrong(f"Indexing failed with {type(err).__name__}: {err}")
+    if returned_nothing(item):
+        return pending("`my_dataset` (its __getitem__ returns nothing yet)")
     for name, it in (("dataset[0]", item), (f"dataset[{n - 1}]", last)):
         if not isinstance(it, (tuple, list)) or len(it) != 2:
             return wrong(f"{name} should be a pair (image, mask), got {type(it).__name__}.")
@@ -132,8 +154,73 @@ def _check_joint_flips(dataset: Any, reference: Any, draws: int) -> CheckResult:
     return correct(f"Correct: {flipped} of {total} draws flipped, image and mask together.")
 
 
+def _measured_outcome(losses: list[float], losses_large: list[float]) -> str:
+    """``"diverges"`` if the large-step run ends above where it started (or overflows), else ``"faster"`` or
+    ``"slower"`` by the loss both runs reach after the same number of steps."""
+    if not math.isfinite(losses_large[-1]) or losses_large[-1] > losses_large[0]:
+        return "diverges"
+    return "faster" if losses_large[-1] < losses[len(losses_large) - 1] else "slower"
+
+
+def _as_outcome(answer: Any) -> str | None:
+    if not isinstance(answer, str):
+        return None
+    text = answer.strip().strip("'\"").lower()
+    synonyms = {"diverge": "diverges", "diverged": "diverges", "explodes": "diverges"}
+    return synonyms.get(text, text)
+
+
+def check_learning_rate_experiment(
+    outcome: Any, losses: Any, losses_large: Any, lr: float, lr_large: float, x: Any = None
+) -> CheckResult:
+    """Exercise 3: the experiment: gradient descent on the line fit with ``lr_large`` instead of ``lr``. ``losses``,
+    ``losses_large``: the loss before each step of the two runs (the large run at most as long). ``outcome``:
+    ``"faster"``, ``"slower"`` or ``"diverges"``, judged against what was measured; ``x`` (the inputs of the fit)
+    lets the message give the largest learning rate that still converges, ``2 / (largest curvature of L)``."""
+    if not_attempted(outcome):
+        return pending("`lr_outcome`")
+    answer = _as_outcome(outcome)
+    if answer not in OUTCOMES:
+        return wrong(f"Answer with one of {', '.join(repr(o) for o in OUTCOMES)}, got {outcome!r}.")
+    try:
+        losses, losses_large = [float(v) for v in losses], [float(v) for v in losses_large]
+    except (TypeError, ValueError):
+        return wrong("Pass the two lists of losses that the experiment cell measured.")
+    if len(losses_large) < 2 or len(losses) < len(losses_large):
+        return wrong("Run the experiment cell first: it needs both runs, the large-step one at most as long.")
+    if lr_large == lr:
+        return wrong(
+            f"lr_large equals the learning rate of the first run ({lr:g}): change it, then run the cell again."
+        )
+    seen = _measured_outcome(losses, losses_large)
+    steps = len(losses_large) - 1
+    limit = ""
+    if x is not None:
+        x = torch.as_tensor(x, dtype=torch.float64)
+        hessian = 2 * torch.tensor([[float((x * x).mean()), float(x.mean())], [float(x.mean()), 1.0]])
+        largest = float(torch.linalg.eigvalsh(hessian).max())
+        limit = (
+            f" L is a bowl whose steepest curvature is {largest:.2f} (along b, where d2L/db2 = 2); each step "
+            f"multiplies the distance to the minimum along it by |1 - lr x {largest:.2f}|, which is below 1 only "
+            f"for lr < 2 / {largest:.2f} = {2 / largest:.2f}."
+        )
+    story = {
+        "diverges": f"with lr = {lr_large:g} the loss grew from {losses_large[0]:.3g} to {losses_large[-1]:.3g} in "
+        f"{steps} steps: every step jumps past the minimum, further than it started.",
+        "faster": f"after {steps} steps the loss is {losses_large[-1]:.3g} with lr = {lr_large:g} against "
+        f"{losses[steps]:.3g} with lr = {lr:g}: larger steps, still short of overshooting.",
+        "slower": f"after {steps} steps the loss is {losses_large[-1]:.3g} with lr = {lr_large:g} against "
+        f"{losses[steps]:.3g} with lr = {lr:g}.",
+    }[seen]
+    if answer == seen:
+        return correct(f"Correct: {story}{limit}")
+    if answer == "faster" and seen == "diverges":
+        return wrong(f"A larger step is not always faster: {story} Look at the losses again.")
+    return wrong(f"Look at the measured losses again: {story}")
+
+
 def check_conv_parameters(answer: Any) -> CheckResult:
-    """Exercise 3: the number of parameters of ``nn.Conv2d(3, 16, kernel_size=3)``."""
+    """Exercise 4: the number of parameters of ``nn.Conv2d(3, 16, kernel_size=3)``."""
     if not_attempted(answer):
         return pending("`n_params_conv`")
     if not isinstance(answer, int) or isinstance(answer, bool):
@@ -170,6 +257,7 @@ def check_training_improved(history: Any, min_gain: float = 0.05) -> CheckResult
 __all__ = [
     "check_broadcast_shape",
     "check_mse_gradient",
+    "check_learning_rate_experiment",
     "check_dataset",
     "check_conv_parameters",
     "check_training_improved",
