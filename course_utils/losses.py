@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,25 +47,37 @@ class BCEDiceLoss(nn.Module):
     """``bce_weight * BCE + (1 - bce_weight) * soft Dice``: per-pixel calibration plus overlap.
 
     ``fn_weight`` other than 0.5 replaces the soft Dice by the soft Tversky loss (:func:`soft_tversky_loss`),
-    which weighs missed foreground more (``> 0.5``) or less than false foreground.
+    which weighs missed foreground more (``> 0.5``) or less than false foreground. ``dice_loss``: another
+    ``f(logits, target) -> 0-d tensor`` in place of :func:`soft_dice_loss` (a learner's own, in lesson 03).
     """
 
-    def __init__(self, bce_weight: float = 0.5, pos_weight: float | None = None, fn_weight: float = 0.5):
+    def __init__(
+        self,
+        bce_weight: float = 0.5,
+        pos_weight: float | None = None,
+        fn_weight: float = 0.5,
+        dice_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    ):
         super().__init__()
         if not 0.0 <= bce_weight <= 1.0:
             raise ValueError(f"bce_weight must be in [0, 1], got {bce_weight}")
         if not 0.0 < fn_weight < 1.0:
             raise ValueError(f"fn_weight must be between 0 and 1 (0.5: Dice), got {fn_weight}")
+        if dice_loss is not None and fn_weight != 0.5:
+            raise ValueError(
+                f"dice_loss replaces the soft Dice, but fn_weight={fn_weight} asks for the soft Tversky loss: give one."
+            )
         self.bce_weight = bce_weight
         self.pos_weight = pos_weight
         self.fn_weight = fn_weight
+        self.dice_loss = soft_dice_loss if dice_loss is None else dice_loss
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         target = target.to(logits.dtype)
         pw = None if self.pos_weight is None else torch.tensor(self.pos_weight, device=logits.device)
         bce = F.binary_cross_entropy_with_logits(logits, target, pos_weight=pw)
         overlap = (
-            soft_dice_loss(logits, target)
+            self.dice_loss(logits, target)
             if self.fn_weight == 0.5
             else soft_tversky_loss(logits, target, self.fn_weight)
         )

@@ -133,3 +133,28 @@ def test_bad_input():
         RandomFlipRotate90()(image, target[:-1], fov, np.random.default_rng(0))
     with pytest.raises(ValueError):
         fundus_augmentation(-1)
+
+
+def test_flip_rotate_hook_replaces_only_the_flips_and_turns():
+    """``fundus_augmentation(flip_rotate=...)``: lesson 03's learner-written flips in place of the course's."""
+    image, target, fov = _sample((16, 16))
+    same = fundus_augmentation(1.0, flip_rotate=RandomFlipRotate90(p_flip=0.5))
+    for seed in range(4):
+        for a, b in zip(
+            same(image, target, fov, np.random.default_rng(seed)),
+            fundus_augmentation(1.0)(image, target, fov, np.random.default_rng(seed)),
+        ):
+            np.testing.assert_array_equal(a, b)
+    calls = []
+
+    def spy(image, target, fov, rng):
+        calls.append(image.shape)
+        return image, target, fov
+
+    aug = fundus_augmentation(1.0, flip_rotate=spy)
+    assert aug.transforms[0] is spy and isinstance(aug.transforms[1], RandomAffine)
+    aug(image, target, fov, np.random.default_rng(0))
+    assert calls == [(3, 16, 16)]
+    assert fundus_augmentation(0.0, flip_rotate=spy).transforms == []
+    with pytest.raises(TypeError, match="flip_rotate"):
+        fundus_augmentation(1.0, flip_rotate="flips")

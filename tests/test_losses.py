@@ -50,3 +50,21 @@ def test_bad_weights_are_refused():
             soft_tversky_loss(logits, target, fn_weight=bad)
         with pytest.raises(ValueError, match="fn_weight"):
             BCEDiceLoss(0.5, fn_weight=bad)
+
+
+def test_bce_dice_takes_another_dice_loss():
+    """``BCEDiceLoss(dice_loss=...)``: lesson 03 trains with the learner's soft Dice in place of the course's."""
+    torch.manual_seed(1)
+    logits, target = torch.randn(2, 1, 6, 6), (torch.rand(2, 1, 6, 6) > 0.6).float()
+    calls = []
+
+    def mine(lg, tg):
+        calls.append(lg.shape)
+        return soft_dice_loss(lg, tg)
+
+    assert BCEDiceLoss(0.5, dice_loss=mine)(logits, target).item() == BCEDiceLoss(0.5)(logits, target).item()
+    assert calls == [(2, 1, 6, 6)]
+    constant = BCEDiceLoss(0.0, dice_loss=lambda lg, tg: 0 * lg.sum() + 0.25)
+    assert constant(logits, target).item() == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="dice_loss replaces the soft Dice"):
+        BCEDiceLoss(0.5, fn_weight=0.7, dice_loss=mine)

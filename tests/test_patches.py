@@ -144,3 +144,40 @@ def test_errors(cases):
     ds = PatchDataset(cases, patch_size=16, samples_per_epoch=2)
     with pytest.raises(IndexError):
         ds[2]
+
+
+def test_patch_loader_takes_a_transform_in_place_of_the_default(cases):
+    """``patch_loader(augment=...)``: lesson 03 passes the augmentation with the learner's flips and turns."""
+    from course_utils.data.patches import patch_loader
+
+    calls = []
+
+    def spy(image, target, fov, rng):
+        calls.append(image.shape)
+        return image, target, fov
+
+    loader = patch_loader(cases, patch_size=16, batch_size=4, samples_per_epoch=8, seed=1, augment=spy)
+    assert loader.dataset.augment is spy
+    images, _, _ = next(iter(loader))
+    plain = patch_loader(cases, patch_size=16, batch_size=4, samples_per_epoch=8, seed=1, augment_strength=0)
+    assert len(calls) == 4 and torch.equal(images, next(iter(plain))[0])  # the identity: no default added
+    with pytest.raises(TypeError, match="augment"):
+        patch_loader(cases, patch_size=16, batch_size=4, samples_per_epoch=8, augment="flips")
+
+
+def test_a_notebook_transform_stays_in_the_main_process_where_workers_are_spawned(cases, monkeypatch):
+    """A function defined in a notebook (``__main__``) cannot be imported by spawned DataLoader workers."""
+    from course_utils.data.augment import Compose
+    from course_utils.data.patches import patch_loader
+
+    def mine(image, target, fov, rng):
+        return image, target, fov
+
+    mine.__module__ = "__main__"
+    kwargs = dict(patch_size=16, batch_size=4, samples_per_epoch=8, num_workers=2)
+    monkeypatch.setattr(torch.multiprocessing, "get_start_method", lambda *a, **k: "spawn")
+    with pytest.warns(UserWarning, match="num_workers=0"):
+        assert patch_loader(cases, augment=Compose([mine]), **kwargs).loader.num_workers == 0
+    assert patch_loader(cases, augment=fundus_augmentation(1.0), **kwargs).loader.num_workers == 2
+    monkeypatch.setattr(torch.multiprocessing, "get_start_method", lambda *a, **k: "fork")
+    assert patch_loader(cases, augment=mine, **kwargs).loader.num_workers == 2

@@ -144,21 +144,27 @@ class RandomIntensity:
         return f"RandomIntensity(brightness={self.brightness}, contrast={self.contrast}, gamma={self.gamma})"
 
 
-def fundus_augmentation(strength: float = 1.0) -> Compose:
+def fundus_augmentation(strength: float = 1.0, flip_rotate: Transform | None = None) -> Compose:
     """The course's default patch augmentation; ``strength`` scales every range, 0 = identity.
 
     At ``strength=1``: flips and 90-degree turns, up to 15 degrees of rotation,
     scale 0.9-1.1, brightness +-0.1, contrast +-10 %, gamma about 0.82-1.22. Any
     ``strength > 0`` keeps the 90-degree turns (they never distort the anatomy).
+    ``flip_rotate``: a joint transform used in place of the flips and turns (:class:`RandomFlipRotate90`),
+    e.g. a learner's own in lesson 03; it is not scaled by ``strength``.
     """
     if strength < 0:
         raise ValueError(f"strength must be >= 0, got {strength}.")
     if strength == 0:
         return Compose([])
     s = min(float(strength), 5.0)
+    if flip_rotate is None:
+        flip_rotate = RandomFlipRotate90(p_flip=min(0.5 * s, 0.5), rotate90=True)
+    elif not callable(flip_rotate):
+        raise TypeError(f"flip_rotate must be a transform f(image, target, fov, rng), got {flip_rotate!r}.")
     return Compose(
         [
-            RandomFlipRotate90(p_flip=min(0.5 * s, 0.5), rotate90=True),
+            flip_rotate,
             RandomAffine(max_degrees=15.0 * s, scale_range=(max(1 - 0.1 * s, 0.5), 1 + 0.1 * s)),
             RandomIntensity(brightness=0.1 * s, contrast=min(0.1 * s, 0.5), gamma=0.2 * s),
         ]

@@ -13,6 +13,7 @@ Call :meth:`PatchDataset.set_epoch` before each epoch to get fresh patches, or i
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -167,6 +168,12 @@ class EpochPatches:
         return len(self.loader)
 
 
+def _defined_in_main(transform: Transform) -> bool:
+    """True when ``transform`` (or a part of a :class:`~.augment.Compose`) was defined in ``__main__`` (a notebook)."""
+    parts = getattr(transform, "transforms", None) or [transform]
+    return any(getattr(t, "__module__", None) == "__main__" for t in parts)
+
+
 def patch_loader(
     cases: Sequence[FundusCase],
     *,
@@ -178,16 +185,33 @@ def patch_loader(
     seed: int = 0,
     fixed: bool = False,
     num_workers: int = 0,
+    augment: Transform | None = None,
 ) -> EpochPatches:
     """Batches ``(image (B, C, p, p), target (B, 1, p, p), fov (B, 1, p, p))`` of random patches.
 
     ``cases`` should already be preprocessed (:func:`course_utils.data.fundus.preprocess_cases`).
     ``vessel_bias``: probability that a patch is centred on a vessel pixel;
     ``augment_strength``: :func:`course_utils.data.augment.fundus_augmentation` (0 = off);
+    ``augment``: a joint transform ``f(image, target, fov, rng)`` to use instead (``augment_strength`` is then
+    not used), e.g. ``fundus_augmentation(1.0, flip_rotate=...)`` with a learner's flips and turns;
     ``fixed=True`` gives the same patches every time (for validation); ``num_workers``:
-    DataLoader worker processes (0 on a CPU-only machine: the cores are busy training).
+    DataLoader worker processes (0 on a CPU-only machine: the cores are busy training); where workers are spawned
+    (Windows, macOS) rather than forked, a transform defined in a notebook cannot reach them, so the patches of
+    such a transform are loaded in the main process (with a warning).
     """
-    augment = fundus_augmentation(augment_strength) if augment_strength > 0 else None
+    if augment is None:
+        augment = fundus_augmentation(augment_strength) if augment_strength > 0 else None
+    elif not callable(augment):
+        raise TypeError(f"augment must be a transform f(image, target, fov, rng), got {augment!r}.")
+    if num_workers and augment is not None and _defined_in_main(augment):
+        method = torch.multiprocessing.get_start_method()
+        if method != "fork":
+            warnings.warn(
+                f"the augmentation holds a function defined in this notebook, which DataLoader workers started with "
+                f"'{method}' (Windows, macOS) cannot import: loading the patches in the main process (num_workers=0).",
+                stacklevel=2,
+            )
+            num_workers = 0
     dataset = PatchDataset(
         cases,
         patch_size=patch_size,
