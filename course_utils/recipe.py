@@ -15,7 +15,7 @@ from torch import nn
 from .losses import BCEDiceLoss
 from .metrics import dice_score
 from .schedules import WarmupCosine
-from .training import History, MetricFn, fit
+from .training import History, MetricFn, StepFn, fit
 from .validate import check_int
 
 
@@ -39,6 +39,7 @@ def train_model(
     ema_decay: float | None = None,
     show_progress: bool = True,
     verbose: bool = True,
+    step_fn: StepFn | None = None,
 ) -> History:
     """Train ``model`` on ``train_loader`` batches ``(inputs, targets, ...)``; returns ``fit``'s :class:`History`.
 
@@ -51,7 +52,10 @@ def train_model(
     * loss: ``loss_fn``, by default BCE + soft Dice (:class:`~.losses.BCEDiceLoss` with ``bce_weight``;
       ``fn_weight != 0.5``: soft Tversky);
     * ``val_loader``: each epoch records ``val_loss`` and ``val_<metric>`` (default ``val_dice``);
-    * ``amp``, ``channels_last``, ``ema_decay``: see :func:`~.training.fit`.
+    * ``amp``, ``channels_last``, ``ema_decay``: see :func:`~.training.fit`;
+    * ``step_fn``: a step of one's own, ``step_fn(model, (inputs, targets), optimizer, loss_fn) -> float``, run on
+      every batch instead of the default one, with everything above around it (:func:`~.training.fit`; lesson 04
+      trains with the learner's step); ``None``: the default step.
     """
     check_int("epochs", epochs, 1)
     if not (isinstance(lr, (int, float)) and 0 < lr < math.inf):
@@ -81,6 +85,7 @@ def train_model(
         ema_decay=ema_decay or None,
         show_progress=show_progress,
         verbose=verbose,
+        step_fn=step_fn,
     )
 
 

@@ -6,7 +6,8 @@ plus what a real run needs: progress bars, per-epoch history, an optional time c
 optional mixed precision (float16 on CUDA, bfloat16 on CPUs that have it; see
 :mod:`course_utils.precision`), the channels-last memory layout, an exponential
 moving average (EMA) of the weights, gradient clipping, and a checkpoint of the
-best epoch.
+best epoch. :func:`training_step` is that loop's step on its own; ``step_fn`` lets a
+lesson run its learner's own step inside the same loop (lesson 04).
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from torch import nn
 from .device import pick_device
 from .errors import TimeCapWarning
 from .layout import as_layout, memory_layout, to_channels_last
-from .precision import autocast, needs_grad_scaler
+from .precision import amp_dtype, autocast, needs_grad_scaler
 from .progress import progress
 from .validate import check_int
 
 MetricFn = Callable[[torch.Tensor, torch.Tensor], float]
+StepFn = Callable[[nn.Module, tuple[torch.Tensor, torch.Tensor], Any, Callable], float]
+"""``step_fn(model, (inputs, targets), optimizer, loss_fn) -> loss``: one optimisation step on one batch."""
 
 
 @dataclass
@@ -119,6 +122,105 @@ def weight_ema(model: nn.Module, decay: float) -> torch.optim.swa_utils.Averaged
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
+def training_step(
+    model: nn.Module,
+    batch: tuple[torch.Tensor, torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable,
+) -> float:
+    """One optimisation step on one batch, as in lesson 01: forward, loss, ``zero_grad``, ``backward``, ``step``.
+
+    ``batch``: ``(inputs, targets)`` on the model's device, e.g. 3-D patches ``(B, C, X, Y, Z)`` and their masks
+    ``(B, 1, X, Y, Z)``. Returns the batch's loss as a Python float (``loss.item()``: no graph kept alive).
+    The same step as :func:`train_one_epoch`'s own; as ``step_fn`` of :func:`fit` it trains the same network.
+    """
+    inputs, targets = batch
+    loss = loss_fn(model(inputs), targets)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+class _AutocastForward(nn.Module):
+    """``model`` seen by a ``step_fn`` under mixed precision: its forward runs under autocast and returns float32,
+    as the default step's ``logits.float()``; the parameters are ``model``'s own."""
+
+    def __init__(self, model: nn.Module, device: torch.device, amp: bool | str):
+        super().__init__()
+        self.model, self.device, self.amp = model, device, amp
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        with autocast(self.device, self.amp):
+            out = self.model(*args, **kwargs)
+        return out.float() if isinstance(out, torch.Tensor) else out
+
+
+class _StepOptimizer:
+    """``optimizer`` seen by a ``step_fn`` with gradient scaling or clipping: ``step()`` also does what the default
+    step does between ``backward`` and the update (unscale float16 gradients, clip them, update the scaler)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, model: nn.Module, scaler: Any, grad_clip: float | None):
+        self.optimizer, self.model, self.scaler, self.grad_clip = optimizer, model, scaler, grad_clip
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self, closure: Any = None) -> None:
+        if closure is not None:
+            raise ValueError("a step_fn's optimizer.step() takes no closure inside fit.")
+        if self.scaler is not None:
+            if self.grad_clip:
+                self.scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            if self.grad_clip:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            self.optimizer.step()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.optimizer, name)
+
+
+def _run_step_fn(
+    step_fn: StepFn,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable,
+    device: torch.device,
+    *,
+    scaler: Any,
+    amp: bool | str,
+    grad_clip: float | None,
+) -> float:
+    """One batch through ``step_fn``, with the default step's mixed precision, loss check, scaling and clipping
+    around it; returns the batch's (unscaled) loss."""
+    scale = [1.0]
+
+    def step_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        loss = loss_fn(logits.float(), targets)  # the loss always in float32
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()}; lower the learning rate or check the inputs")
+        if scaler is None:
+            return loss
+        scale[0] = float(scaler.get_scale())
+        return scaler.scale(loss)
+
+    seen_model = _AutocastForward(model, device, amp) if amp_dtype(device, amp) is not None else model
+    wrap = scaler is not None or bool(grad_clip)
+    seen_optimizer = _StepOptimizer(optimizer, model, scaler, grad_clip) if wrap else optimizer
+    value = step_fn(seen_model, (x, y), seen_optimizer, step_loss)
+    if value is None or value is Ellipsis:
+        raise TypeError("step_fn returned nothing: it must return the batch's loss as a number (loss.item()).")
+    if isinstance(value, torch.Tensor):
+        value = value.detach()
+    return float(value) / scale[0]
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: Iterable,
@@ -133,17 +235,29 @@ def train_one_epoch(
     ema: Any = None,
     show_progress: bool = True,
     desc: str = "train",
+    step_fn: StepFn | None = None,
 ) -> float:
     """One pass over ``loader``; returns the mean loss per sample.
 
     ``scheduler`` (if given) steps after every batch (e.g. OneCycleLR); ``ema`` (from
-    :func:`weight_ema`, if given) is updated after every step.
+    :func:`weight_ema`, if given) is updated after every step. ``step_fn``: see :func:`fit`.
     """
     model.train()
     layout = memory_layout(model)
     total, count = 0.0, 0
     for batch in progress(loader, enabled=show_progress, desc=desc, leave=False):
         x, y = _unpack(batch, device, layout)
+        if step_fn is not None:
+            value = _run_step_fn(
+                step_fn, model, x, y, optimizer, loss_fn, device, scaler=scaler, amp=amp, grad_clip=grad_clip
+            )
+            if ema is not None:
+                ema.update_parameters(model)
+            if scheduler is not None:
+                scheduler.step()
+            total += value * x.shape[0]
+            count += x.shape[0]
+            continue
         with autocast(device, amp):
             logits = model(x)
         loss = loss_fn(logits.float(), y)  # the loss always in float32
@@ -224,6 +338,7 @@ def fit(
     mode: str = "min",
     show_progress: bool = True,
     verbose: bool = True,
+    step_fn: StepFn | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
@@ -246,8 +361,19 @@ def fit(
     at the end, so the returned network is the averaged one.
     If the training loader's dataset has ``set_epoch`` (random-patch datasets),
     it is called with the epoch number (1, 2, ...) before each epoch.
+
+    ``step_fn(model, (inputs, targets), optimizer, loss_fn) -> float`` (e.g. :func:`training_step`, or a learner's
+    own) replaces the default step on every batch; ``None`` (default) is the default step. Everything around the step
+    stays: the batch arrives on ``device`` (channels-last when the model is), and the EMA and the scheduler are updated
+    after it. With ``amp``, the ``model`` it gets runs its forward under autocast and returns float32; with a
+    float16 gradient scaler (CUDA), the ``loss_fn`` it gets returns the scaled loss (the loop divides the returned
+    value by the scale); with ``grad_clip`` or a scaler, its ``optimizer.step()`` unscales, clips and updates the
+    scaler first. ``loss_fn`` raises :class:`FloatingPointError` on a non-finite loss, before any update. So a step
+    written for plain float32 trains as the default one does under every option.
     """
     check_int("epochs", epochs, 1)
+    if step_fn is not None and not callable(step_fn):
+        raise TypeError(f"step_fn must be a function step_fn(model, batch, optimizer, loss_fn), got {step_fn!r}.")
     if max_seconds is not None and not (isinstance(max_seconds, (int, float)) and 0 < max_seconds < math.inf):
         raise ValueError(f"max_seconds (the optional time cap) must be a positive number or None, got {max_seconds!r}.")
     if checkpoint_path is not None:  # refuse a user's file, a folder, a read-only place before training
@@ -291,6 +417,7 @@ def fit(
             ema=ema,
             show_progress=show_progress,
             desc=f"epoch {epoch}",
+            step_fn=step_fn,
         )
         record: dict[str, float] = {"epoch": epoch, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"]}
         if val_loader is not None:
