@@ -36,7 +36,7 @@ from .progress import progress
 VESSEL_LESSON, VESSEL_KIND = "03_drive_vessels", "unet"
 LESION_LESSON, LESION_KIND = "04_mri_lesions", "unet3d"
 CELL_LESSON, CELL_KIND = "07_blood_cells", "detector"
-GRID_WARNING_RATIO = 1.5  # warn when an axis of the input's voxels is this much coarser or finer than training
+GRID_WARNING_RATIO = 1.5  # warn when the input's voxels are this much coarser than the network's grid (or anisotropic)
 SCALE_TOLERANCE = 0.05  # photographs whose FOV is within 5 % of the training diameter are not resampled
 
 
@@ -330,7 +330,7 @@ def predict_lesions(
     from .mri.io import voxel_size
 
     sizes = voxel_size(native.affine)
-    if max(sizes) > GRID_WARNING_RATIO * spacing or min(sizes) < spacing / GRID_WARNING_RATIO:
+    if max(sizes) > GRID_WARNING_RATIO * spacing or max(sizes) > 2 * min(sizes):  # coarser, or thick slices
         notes.append(
             f"the scan's voxels are {' x '.join(f'{v:.2g}' for v in sizes)} mm, the model learnt at {spacing:g} mm: "
             "it is resampled, but thin lesions between thick slices are lost and partial volume differs, so "
