@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ from ...detection import (
     kmeans_priors,
 )
 from ...errors import MetricWarning
-from ...metrics.boxes import box_iou
+from ...metrics.boxes import box_iou, match_detections
 from ...metrics.coco import CocoScores, coco_evaluate
 from ...metrics.lesions import dice
 from ...models import UNet
@@ -210,10 +210,14 @@ def detect(
     cfg: Any,
     *,
     nms: bool = True,
+    nms_fn: Callable[[np.ndarray, np.ndarray, float], np.ndarray] | None = None,
+    max_detections: int = 100,
     batch_size: int = 8,
 ) -> tuple[list[Detections], float]:
     """``(detections, seconds per image)``: the boxes ``model`` finds in each image, in the original
-    photograph's pixels (decoded with ``cfg.score_threshold`` and, if ``nms``, ``cfg.nms_iou``)."""
+    photograph's pixels (decoded with ``cfg.score_threshold`` and, if ``nms``, ``cfg.nms_iou``; at most
+    ``max_detections`` per image, the best). ``nms_fn``: the NMS of each class (e.g. the learner's,
+    ``(boxes, scores, iou_threshold) -> kept indices``); ``None``: torchvision's."""
     model.eval()
     device = next(model.parameters()).device
     out: list[Detections] = []
@@ -221,7 +225,14 @@ def detect(
     for i in range(0, len(items), batch_size):
         chunk = items[i : i + batch_size]
         raw = model(torch.stack([to_tensor(c.pixels) for c in chunk]).to(device))
-        found = decode(raw, model.spec, score_threshold=cfg.score_threshold, iou_threshold=cfg.nms_iou if nms else None)
+        found = decode(
+            raw,
+            model.spec,
+            score_threshold=cfg.score_threshold,
+            iou_threshold=cfg.nms_iou if nms else None,
+            max_detections=max_detections,
+            nms_fn=nms_fn,
+        )
         out += [d.scaled(1 / c.scale[0], 1 / c.scale[1]) for d, c in zip(found, chunk)]
     return out, (time.perf_counter() - start) / max(len(items), 1)
 
@@ -229,6 +240,38 @@ def detect(
 def score_detections(items: Sequence[CellImage], detections: Sequence[Detections]) -> CocoScores:
     """COCO scores (``pycocotools``) of ``detections`` against the images' boxes."""
     return coco_evaluate([c.truth for c in items], detections, BCCD_CLASSES)
+
+
+def tally_detections(
+    items: Sequence[CellImage],
+    detections: Sequence[Detections],
+    iou_threshold: float = 0.5,
+    iou: Callable[[np.ndarray, np.ndarray], np.ndarray] = box_iou,
+) -> dict[str, float]:
+    """How many of ``detections`` find an annotated cell of their class (COCO's greedy matching at
+    ``iou_threshold``, every detection counted, :func:`~course_utils.metrics.boxes.match_detections`).
+
+    Returns ``detections``, ``found`` (annotated boxes matched), ``annotated``, ``recall`` (found / annotated) and
+    ``precision`` (found / detections; 0 without detections), pooled over images and classes.
+    """
+    n_found = n_detections = n_annotated = 0
+    for item, found in zip(items, detections, strict=True):
+        truth = item.truth
+        n_detections += len(found)
+        n_annotated += len(truth.labels)
+        for c in range(len(truth.classes)):
+            mine = found.labels == c
+            matched = match_detections(
+                found.boxes[mine], found.scores[mine], truth.boxes[truth.labels == c], iou_threshold, iou
+            )
+            n_found += int((matched >= 0).sum())
+    return {
+        "detections": n_detections,
+        "found": n_found,
+        "annotated": n_annotated,
+        "recall": n_found / max(n_annotated, 1),
+        "precision": n_found / n_detections if n_detections else 0.0,
+    }
 
 
 # ----- counts --------------------------------------------------------------------------------------
@@ -509,6 +552,7 @@ __all__ = [
     "segment",
     "segment_then_classify",
     "shuffled_batches",
+    "tally_detections",
     "to_tensor",
     "train_cell_unet",
     "train_detector",
