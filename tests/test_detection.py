@@ -98,6 +98,29 @@ def test_decode_applies_nms_per_class_as_the_hand_written_nms_does():
     np.testing.assert_allclose(np.sort(every.scores[by_hand]), np.sort(kept.scores))
 
 
+def test_decode_with_an_nms_function_keeps_what_torchvision_keeps_best_first():
+    torch.manual_seed(0)
+    raw = torch.randn(2, SPEC.out_channels, SPEC.rows, SPEC.cols) * 2
+    calls = []
+
+    def numpy_nms(boxes, scores, iou_threshold):
+        calls.append(len(scores))
+        assert isinstance(boxes, np.ndarray) and boxes.shape == (len(scores), 4)
+        return nms(boxes, scores, iou_threshold)
+
+    for threshold in (0.3, 0.6):
+        theirs = decode(raw, SPEC, score_threshold=0.05, iou_threshold=threshold, max_detections=40)
+        ours = decode(raw, SPEC, score_threshold=0.05, iou_threshold=threshold, max_detections=40, nms_fn=numpy_nms)
+        for a, b in zip(theirs, ours):
+            assert len(a) == len(b) and len(a) > 5
+            np.testing.assert_array_equal(a.scores, b.scores)  # the same boxes, by decreasing score
+            np.testing.assert_array_equal(a.labels, b.labels)
+            np.testing.assert_array_equal(a.boxes, b.boxes)
+    assert calls and len(calls) <= 2 * 2 * len(CLASSES)  # once per class and image
+    (every,) = decode(raw[:1], SPEC, score_threshold=0.05, iou_threshold=None, nms_fn=numpy_nms, max_detections=10**6)
+    assert len(calls) <= 12 and len(every) > len(ours[0]), "no NMS: the function is not called"
+
+
 def test_the_loss_is_smallest_for_the_perfect_output_and_its_gradients_are_finite():
     target, _ = encode_targets(BOXES, LABELS, SPEC)
     loss = GridDetectionLoss(SPEC)

@@ -134,3 +134,21 @@ def test_the_spec_of_the_profile_has_its_priors_from_the_training_boxes(tiny):
     assert isinstance(spec, GridSpec) and spec.boxes_per_cell == cfg.boxes_per_cell
     areas = [w * h for w, h in spec.priors]
     assert areas == sorted(areas) and spec.image_size == (cfg.input_height, cfg.input_width)
+
+
+def test_tally_detections_counts_cells_found_per_class_with_the_given_iou():
+    classes = ("RBC", "WBC", "Platelets")
+    truth = AnnotatedImage("a.png", 64, 64, np.array([[0, 0, 10, 10], [20, 20, 40, 40]]), [0, 1], classes)
+    item = p07.CellImage(np.zeros((64, 64, 3), np.uint8), truth)
+    found = Detections(
+        np.array([[0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 40, 40], [20, 20, 40, 40]], np.float32),
+        np.array([0.9, 0.8, 0.7, 0.6]),
+        np.array([0, 0, 0, 1]),  # a copy of the red cell, and the white cell's box once with the wrong class
+    )
+    tally = p07.tally_detections([item], [found])
+    assert tally == {"detections": 4, "found": 2, "annotated": 2, "recall": 1.0, "precision": 0.5}
+    none = p07.tally_detections([item], [Detections(np.zeros((0, 4), np.float32), np.zeros(0), np.zeros(0, int))])
+    assert none["found"] == 0 and none["precision"] == 0.0 and none["recall"] == 0.0
+    calls = []
+    p07.tally_detections([item], [found], iou=lambda a, b: calls.append(1) or np.ones((len(a), len(b))))
+    assert calls, "the IoU function given is used"

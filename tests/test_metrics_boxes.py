@@ -6,7 +6,7 @@ import torch
 from torchvision.ops import box_iou as tv_box_iou
 from torchvision.ops import nms as tv_nms
 
-from course_utils.metrics.boxes import box_area, box_iou, mask_iou, nms
+from course_utils.metrics.boxes import box_area, box_iou, mask_iou, match_detections, nms
 
 
 def _random_boxes(rng, n, size=100.0):
@@ -63,3 +63,33 @@ def test_mask_iou_by_hand():
     assert mask_iou(np.zeros((3, 3)), np.zeros((3, 3))) == 0.0
     with pytest.raises(ValueError, match="same grid"):
         mask_iou(a, b[:4])
+
+
+def test_match_detections_is_cocos_greedy_matching():
+    truth = np.array([[0, 0, 10, 10], [8, 0, 18, 10], [40, 40, 50, 50]], dtype=float)
+    boxes = np.array([[1, 0, 11, 10], [0, 0, 10, 10], [7, 0, 17, 10], [60, 60, 70, 70]], dtype=float)
+    scores = np.array([0.9, 0.8, 0.7, 0.95])
+    # by score: box 3 finds nothing; box 0 takes truth 0 (IoU 0.82, with truth 1 0.18); box 1 (IoU 1 with truth 0)
+    # finds it taken and truth 1 too far (IoU 0.11); box 2 takes truth 1 (IoU 0.82)
+    assert match_detections(boxes, scores, truth).tolist() == [0, -1, 1, -1]
+    assert match_detections(boxes, scores, truth, iou_threshold=0.95).tolist() == [-1, 0, -1, -1]
+    assert match_detections(boxes[:0], scores[:0], truth).tolist() == []
+    assert match_detections(boxes, scores, truth[:0]).tolist() == [-1, -1, -1, -1]
+    calls = []
+    match_detections(boxes, scores, truth, iou=lambda a, b: calls.append(1) or box_iou(a, b))
+    assert calls == [1], "the IoU function is the one given"
+
+
+def test_more_detections_never_find_fewer_true_boxes():
+    """NMS (or any removal of detections) can never raise the number of true boxes found."""
+    rng = np.random.default_rng(3)
+    for trial in range(30):
+        truth = _random_boxes(rng, 12, size=60.0)
+        boxes = np.concatenate([truth + rng.normal(0, 3, truth.shape), _random_boxes(rng, 20, size=60.0)])
+        boxes = np.concatenate([np.minimum(boxes[:, :2], boxes[:, 2:]), np.maximum(boxes[:, :2], boxes[:, 2:])], 1)
+        scores = rng.random(len(boxes))
+        subset = np.sort(rng.choice(len(boxes), size=rng.integers(1, len(boxes)), replace=False))
+        kept = nms(boxes, scores, 0.3)
+        everything = (match_detections(boxes, scores, truth) >= 0).sum()
+        for part in (subset, kept):
+            assert (match_detections(boxes[part], scores[part], truth) >= 0).sum() <= everything, trial

@@ -165,6 +165,34 @@ def test_optimizers_give_each_variant_its_learning_rates(pretrained):
     assert len(make_optimizer(build_variant("scratch_unet", base_width=4, depth=2), lr=1e-3).param_groups) == 1
 
 
+def test_an_optimizer_function_builds_the_groups_and_trains_as_the_course_one_does(pretrained, cases):
+    """The hook lesson 05's learner fills: their own parameter groups, trained with the same recipe."""
+    calls = []
+
+    def groups_by_hand(model, lr, encoder_lr):
+        calls.append((lr, encoder_lr))
+        encoder = list(model.encoder.parameters())
+        ids = {id(p) for p in encoder}
+        rest = [p for p in model.parameters() if id(p) not in ids]
+        return torch.optim.AdamW([{"params": rest, "lr": lr}, {"params": encoder, "lr": encoder_lr}])
+
+    variant = build_variant("finetuned_pretrained", pretrained)
+    optimizer = make_optimizer(variant, lr=1e-3, encoder_lr_ratio=0.1, weight_decay=3e-4, optimizer_fn=groups_by_hand)
+    assert calls == [(1e-3, pytest.approx(1e-4))] and all(g["weight_decay"] == 3e-4 for g in optimizer.param_groups)
+    with pytest.raises(TypeError, match="torch.optim"):
+        make_optimizer(variant, lr=1e-3, optimizer_fn=lambda m, lr, e: None)
+    train, _ = cases
+    rgb = prepare_inputs(train, "rgb")
+    kwargs = dict(steps=2, patch_size=32, batch_size=2, log_every=2, lr=1e-2)
+    for name in ("finetuned_pretrained", "frozen_pretrained"):
+        course = build_variant(name, pretrained)
+        mine = build_variant(name, pretrained)
+        train_variant(course, rgb, **kwargs)
+        train_variant(mine, rgb, optimizer_fn=groups_by_hand, **kwargs)
+        for (key, a), b in zip(course.net.state_dict().items(), mine.net.state_dict().values()):
+            torch.testing.assert_close(a, b, msg=f"{name}: {key}")
+
+
 def test_frozen_encoder_stays_fixed_while_finetuned_one_learns_and_scores_are_valid(pretrained, cases):
     train, test = cases
     rgb_train, rgb_test = prepare_inputs(train, "rgb"), prepare_inputs(test, "rgb")

@@ -22,6 +22,7 @@ is free, the later one is dropped: the grid's capacity, counted and reported.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -196,12 +197,14 @@ def decode(
     score_threshold: float = 0.05,
     iou_threshold: float | None = 0.5,
     max_detections: int = 100,
+    nms_fn: Callable[[np.ndarray, np.ndarray, float], np.ndarray] | None = None,
 ) -> list[Detections]:
     """The detections of each image of the output ``raw (N, B * (5 + C), rows, cols)``.
 
     Every slot gives one candidate per class with score ``objectness * class probability``; candidates under
-    ``score_threshold`` are dropped, then greedy NMS per class at ``iou_threshold`` (``None``: no NMS;
-    ``torchvision.ops.batched_nms``), then the ``max_detections`` best are kept.
+    ``score_threshold`` are dropped, then greedy NMS per class at ``iou_threshold`` (``None``: no NMS), then the
+    ``max_detections`` best are kept. ``nms_fn(boxes (K, 4), scores (K,), iou_threshold) -> kept indices`` on
+    numpy arrays does the NMS of each class (e.g. your own, lesson 07); ``None``: ``torchvision.ops.batched_nms``.
     """
     if not 0 <= score_threshold < 1:
         raise ValueError(f"score_threshold must be in [0, 1), got {score_threshold}.")
@@ -213,13 +216,35 @@ def decode(
     for i in range(n):
         slot, label = torch.nonzero(scores[i] > score_threshold, as_tuple=True)
         b, s = boxes[i][slot], scores[i][slot, label]
-        if iou_threshold is not None and len(s):
+        if iou_threshold is not None and len(s) and nms_fn is not None:
+            keep = _nms_per_class(b, s, label, float(iou_threshold), nms_fn)
+        elif iou_threshold is not None and len(s):
             keep = torchvision.ops.batched_nms(b, s, label, float(iou_threshold))
         else:
             keep = torch.argsort(s, descending=True)
         keep = keep[:max_detections]
         out.append(Detections(b[keep].cpu().numpy(), s[keep].cpu().numpy(), label[keep].cpu().numpy()))
     return out
+
+
+def _nms_per_class(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    iou_threshold: float,
+    nms_fn: Callable[[np.ndarray, np.ndarray, float], np.ndarray],
+) -> torch.Tensor:
+    """What ``torchvision.ops.batched_nms`` returns (indices kept, by decreasing score), with ``nms_fn`` run on the
+    numpy boxes and scores of each class."""
+    b, s, lab = boxes.cpu().numpy(), scores.cpu().numpy(), labels.cpu().numpy()
+    kept = []
+    for c in np.unique(lab):
+        members = np.flatnonzero(lab == c)
+        chosen = np.asarray(nms_fn(b[members], s[members], iou_threshold), dtype=np.int64).reshape(-1)
+        kept.append(members[chosen])
+    order = np.concatenate(kept)
+    order = order[np.argsort(-s[order], kind="stable")]
+    return torch.from_numpy(order).to(boxes.device)
 
 
 def kmeans_priors(sizes: np.ndarray, k: int, *, seed: int = 0, iterations: int = 100, restarts: int = 5) -> np.ndarray:

@@ -5,7 +5,7 @@
 * :mod:`.curves`: ROC / precision-recall curves inside a mask.
 * :mod:`.threshold`: the one threshold chooser (pooled pixels or the mean over cases).
 * :mod:`.lesions`: lesion-wise detection, volume difference and HD95 (lesson 04).
-* :mod:`.boxes`: box and mask IoU, greedy non-maximum suppression (object detection).
+* :mod:`.boxes`: box and mask IoU, greedy non-maximum suppression, COCO's greedy matching (object detection).
 """
 
 from .curves import pr_curve_in_mask, roc_auc_in_mask

@@ -1,4 +1,5 @@
-"""Box and mask overlap, and greedy non-maximum suppression (NMS): the object-level pieces of detection.
+"""Box and mask overlap, greedy non-maximum suppression (NMS) and COCO's greedy matching of detections to true
+boxes: the object-level pieces of detection.
 
 Boxes are ``(N, 4)`` arrays ``x_min, y_min, x_max, y_max`` in pixels on pixel edges (the convention of
 :mod:`course_utils.data.boxes`), so a box's area is ``(x_max - x_min) * (y_max - y_min)``. Lesson 07 writes these
@@ -6,6 +7,8 @@ by hand; ``tests/test_metrics_boxes.py`` compares them with ``torchvision.ops.bo
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -76,4 +79,40 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     return np.asarray(keep, dtype=np.int64)
 
 
-__all__ = ["box_area", "box_iou", "mask_iou", "nms"]
+def match_detections(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    truth: np.ndarray,
+    iou_threshold: float = 0.5,
+    iou: Callable[[np.ndarray, np.ndarray], np.ndarray] = box_iou,
+) -> np.ndarray:
+    """COCO's greedy matching of the detections of one image and one class to its true boxes.
+
+    The detections ``boxes (N, 4)`` are taken by decreasing ``scores (N,)`` (ties: by their corners, so that
+    the same boxes are matched the same way whatever their order); each takes the still unmatched true box of
+    ``truth (M, 4)`` it overlaps most, if that IoU reaches ``iou_threshold``. Returns ``(N,)`` int64: the
+    index of the matched true box for each detection (in the given order), -1 for a false positive.
+    ``iou``: the box IoU function (``(N, 4), (M, 4) -> (N, M)``).
+
+    Adding detections never unmatches a true box (each keeps being found, maybe by another detection): the
+    number of true boxes found can only grow with more detections.
+    """
+    b = _boxes(boxes, "boxes")
+    t = _boxes(truth, "truth")
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if s.shape[0] != b.shape[0]:
+        raise ValueError(f"one score per box: {b.shape[0]} boxes, {s.shape[0]} scores.")
+    matched = np.full(len(b), -1, dtype=np.int64)
+    if not len(b) or not len(t):
+        return matched
+    overlap = np.asarray(iou(b, t), dtype=np.float64).reshape(len(b), len(t))
+    taken = np.zeros(len(t), dtype=bool)
+    for d in np.lexsort((b[:, 3], b[:, 2], b[:, 1], b[:, 0], -s)):
+        candidates = np.where(taken, -1.0, overlap[d])
+        g = int(np.argmax(candidates))
+        if candidates[g] >= iou_threshold:
+            matched[d], taken[g] = g, True
+    return matched
+
+
+__all__ = ["box_area", "box_iou", "mask_iou", "match_detections", "nms"]

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...selfcheck import CheckResult, correct, not_attempted, pending, wrong
+from ...selfcheck import CheckResult, correct, not_attempted, pending, returned_nothing, wrong
 
 
 def _encoder(model: nn.Module) -> nn.Module:
@@ -78,6 +78,23 @@ def check_freeze_function(fn: Any) -> CheckResult:
     before = copy.deepcopy(model.state_dict())
     try:
         fn(model)
+    except Exception as err:
+        return wrong(f"Calling fn(model) failed: {type(err).__name__}: {err}")
+    if "requires_grad" in vars(model.encoder) or "requires_grad" in vars(model):
+        return wrong(
+            "You set an attribute `requires_grad` on a module: that reaches none of its parameters. Call "
+            "model.encoder.requires_grad_(False) (with the underscore), or set p.requires_grad_(False) for p in "
+            "model.encoder.parameters()."
+        )
+    untouched = all(p.requires_grad for p in model.parameters()) and all(m.training for m in model.modules())
+    if untouched:
+        return CheckResult(
+            False,
+            "Not attempted yet: `freeze(model)` changed nothing in the model (is its body still `...`?). Write "
+            "the body and re-run the cell.",
+            attempted=False,
+        )
+    try:
         x = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(1)) * 2 + 1
         trainable = [p for p in model.parameters() if p.requires_grad]
         if not trainable:
@@ -109,19 +126,35 @@ def check_freeze_function(fn: Any) -> CheckResult:
         return wrong("The decoder did not learn: keep requires_grad=True on model.decoder's parameters.")
     return correct(
         "Correct: no gradients for the encoder, and its BatchNorm layers use the ImageNet statistics "
-        "instead of re-estimating them from a few fundus patches. Careful: a later model.train() puts "
-        "them back in training mode; course_utils' freeze_encoder (and smp's model.freeze_encoder()) "
-        "keeps them in eval mode whatever model.train() does."
+        "instead of re-estimating them from a few fundus patches, while the decoder learns (weights and "
+        "statistics). Exercise 4 puts your function to work in a real training run."
     )
 
 
-def check_discriminative_optimizer(optimizer: Any, model: nn.Module, lr: float, encoder_lr: float) -> CheckResult:
-    """Exercise 3: an optimiser with the encoder's parameters at ``encoder_lr`` and all others at ``lr``."""
-    if not_attempted(optimizer):
-        return pending("`optimizer`")
+def check_discriminative_optimizer(
+    fn: Any, model: nn.Module, lr: float = 1e-3, encoder_lr: float = 1e-4
+) -> CheckResult:
+    """Exercise 3: ``fn(model, lr, encoder_lr)`` returns an AdamW with the encoder's parameters at ``encoder_lr``
+    and all others at ``lr`` (called on a copy of ``model``, an smp U-Net)."""
+    if not_attempted(fn):
+        return pending("`discriminative_adamw`")
+    if not callable(fn):
+        return wrong("Pass the function itself, e.g. discriminative_adamw (without calling it).")
+    model = copy.deepcopy(model)
+    try:
+        optimizer = fn(model, lr, encoder_lr)
+    except Exception as err:
+        return wrong(f"discriminative_adamw(model, {lr:g}, {encoder_lr:g}) failed: {type(err).__name__}: {err}")
+    if returned_nothing(optimizer):
+        return pending("the body of `discriminative_adamw`")
     if not isinstance(optimizer, torch.optim.Optimizer):
         return wrong(
-            f"Build a torch.optim optimiser (e.g. torch.optim.AdamW([...groups...])), got {type(optimizer).__name__}."
+            f"Return a torch.optim optimiser (torch.optim.AdamW([...groups...])), got {type(optimizer).__name__}."
+        )
+    if not isinstance(optimizer, torch.optim.AdamW):
+        return wrong(
+            f"That is {type(optimizer).__name__}; the course's training recipe uses torch.optim.AdamW (Adam with "
+            "decoupled weight decay): build that one, with the same two groups."
         )
     encoder_ids = {id(p) for p in _encoder(model).parameters()}
     lr_of: dict[int, float] = {}
@@ -146,6 +179,8 @@ def check_discriminative_optimizer(optimizer: Any, model: nn.Module, lr: float, 
             f"{len(missing)} trainable parameter tensors of the model are in no group: the optimiser would "
             "never update them. Take the encoder's parameters, and every other parameter of the model."
         )
+    if len(lr_of) < sum(len(g["params"]) for g in optimizer.param_groups):
+        return wrong("Some parameters are in two groups (PyTorch refuses that): put each in exactly one.")
     enc_lrs = {lr_of[id(p)] for p in trainable if id(p) in encoder_ids}
     dec_lrs = {lr_of[id(p)] for p in trainable if id(p) not in encoder_ids}
     if enc_lrs == {lr} and dec_lrs == {encoder_lr} and lr != encoder_lr:
@@ -154,8 +189,7 @@ def check_discriminative_optimizer(optimizer: Any, model: nn.Module, lr: float, 
         return correct(
             f"Correct: the encoder at {encoder_lr:g}, the decoder and head at {lr:g}. The encoder "
             "starts from features that already work, so it moves carefully; the decoder starts from "
-            "random weights and needs large steps. "
-            "course_utils.models.pretrained.encoder_decoder_optimizer does this in one call."
+            "random weights and needs large steps."
         )
     return wrong(
         f"Encoder parameters got learning rate(s) {sorted(enc_lrs)}, the others {sorted(dec_lrs)}; "
@@ -163,4 +197,71 @@ def check_discriminative_optimizer(optimizer: Any, model: nn.Module, lr: float, 
     )
 
 
-__all__ = ["check_trainable_after_freezing", "check_freeze_function", "check_discriminative_optimizer"]
+FROZEN_ANSWERS = ("weights", "statistics", "both", "neither")
+_ALIASES = {
+    "runningstatistics": "statistics",
+    "runningstats": "statistics",
+    "stats": "statistics",
+    "batchnorm": "statistics",
+    "batchnormstatistics": "statistics",
+    "runningmean": "statistics",
+    "weight": "weights",
+    "parameters": "weights",
+    "nothing": "neither",
+    "none": "neither",
+}
+
+
+def check_frozen_training(answer: Any, weights_change: Any, statistics_change: Any) -> CheckResult:
+    """Exercise 4: an encoder frozen with your ``freeze`` is trained for a few steps by the course's recipe;
+    what changed in it: its ``"weights"``, its BatchNorm running ``"statistics"``, ``"both"`` or ``"neither"``?
+
+    ``weights_change`` / ``statistics_change``: the largest absolute change of an encoder weight and of a
+    BatchNorm running mean or variance in that run. Judged by those numbers, and explained.
+    """
+    if not_attempted(answer):
+        return pending("`what_changed`")
+    word = _ALIASES.get(str(answer).strip().lower().replace(" ", "").replace("_", ""), None)
+    word = word or str(answer).strip().lower()
+    if word not in FROZEN_ANSWERS:
+        return wrong(f"Answer with one of {', '.join(map(repr, FROZEN_ANSWERS))}, got {answer!r}.")
+    try:
+        weights, stats = float(weights_change), float(statistics_change)
+    except (TypeError, ValueError):
+        return wrong("Pass the two measured changes as numbers: check_frozen_training(answer, weights, statistics).")
+    truth = {(False, True): "statistics", (True, True): "both", (True, False): "weights", (False, False): "neither"}[
+        (weights > 0, stats > 0)
+    ]
+    numbers = f"largest change of an encoder weight {weights:.3g}, of a running mean or variance {stats:.3g}"
+    why = {
+        "statistics": "requires_grad=False kept every weight where it was: no gradient, no step (AdamW skips "
+        "parameters without a gradient, weight decay included). But the course's training loop, like every "
+        "training loop, starts with model.train(), and that sets every submodule back to training mode, the "
+        "BatchNorm layers you had put in eval mode included. In training mode BatchNorm normalises with the "
+        "batch's own statistics and moves its running mean and variance towards them: after a few steps the "
+        "frozen encoder no longer computes what ImageNet taught it, and at test time (eval mode) it uses "
+        "statistics of a handful of fundus patches. A freeze must survive model.train(): the course's "
+        "freeze_encoder puts the encoder's BatchNorm layers back in eval mode before each of its forward passes "
+        "(a forward pre-hook), and smp's own model.freeze_encoder() overrides train().",
+        "neither": "Your freeze survives model.train(): the encoder's BatchNorm layers stayed in eval mode "
+        "during training, so neither its weights (no gradient) nor its running statistics moved. That is what "
+        "the course's freeze_encoder does with a forward pre-hook (smp's model.freeze_encoder() overrides "
+        "train()). A freeze that only calls .eval() on the layers once would not survive: every training loop "
+        "starts with model.train().",
+        "weights": "The encoder's weights moved: some encoder parameters still had requires_grad=True, so the "
+        "optimiser stepped them.",
+        "both": "The encoder's weights moved (some encoder parameters still had requires_grad=True), and so did "
+        "its running statistics (its BatchNorm layers were in training mode during the steps).",
+    }[truth]
+    if word == truth:
+        return correct(f"Yes: {numbers}. {why}")
+    return wrong(f"Look at the measured changes: {numbers}, so '{truth}'. {why}")
+
+
+__all__ = [
+    "check_trainable_after_freezing",
+    "check_freeze_function",
+    "check_discriminative_optimizer",
+    "check_frozen_training",
+    "FROZEN_ANSWERS",
+]

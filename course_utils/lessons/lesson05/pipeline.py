@@ -204,23 +204,42 @@ def build_variant(
     return Variant(name, NormalizedInput(net, info.mean, info.std), net, kind, weights, info.encoder_name)
 
 
+OptimizerFn = Callable[[nn.Module, float, float], torch.optim.Optimizer]
+"""``fn(model, lr, encoder_lr) -> optimizer``: the encoder's parameters at ``encoder_lr``, all others at ``lr``."""
+
+
+def encoder_decoder_adamw(model: nn.Module, lr: float, encoder_lr: float) -> torch.optim.AdamW:
+    """AdamW with parameter groups ``"encoder"`` (at ``encoder_lr``) and ``"decoder"`` (decoder and head, at ``lr``):
+    :func:`~course_utils.models.pretrained.encoder_decoder_optimizer` with AdamW (trainable parameters only)."""
+    return encoder_decoder_optimizer(model, lr=lr, encoder_lr=encoder_lr, optimizer=torch.optim.AdamW)
+
+
 def make_optimizer(
-    variant: Variant, lr: float, encoder_lr_ratio: float = 0.1, weight_decay: float = 1e-4
+    variant: Variant,
+    lr: float,
+    encoder_lr_ratio: float = 0.1,
+    weight_decay: float = 1e-4,
+    optimizer_fn: OptimizerFn | None = None,
 ) -> torch.optim.Optimizer:
-    """AdamW for ``variant``: parameter groups ``"encoder"`` and ``"decoder"`` for the smp U-Nets.
+    """AdamW for ``variant``: two parameter groups, encoder and decoder, for the smp U-Nets.
 
     ``finetuned_pretrained``: encoder at ``lr * encoder_lr_ratio`` (it starts from good features;
-    large steps would destroy them), decoder at ``lr``. ``random_encoder``: both at ``lr``.
-    ``frozen_pretrained``: decoder only. ``scratch_unet``: one group at ``lr``.
+    large steps would destroy them), decoder at ``lr``. ``random_encoder`` and ``frozen_pretrained``: both at
+    ``lr`` (a frozen encoder gets no gradient, so it does not move). ``scratch_unet``: one group at ``lr``.
+    ``optimizer_fn`` builds the two groups (default :func:`encoder_decoder_adamw`; lesson 05's learner writes
+    one); every group then gets ``weight_decay``.
     """
     if not lr > 0 or not encoder_lr_ratio > 0:
         raise ValueError(f"need lr > 0 and encoder_lr_ratio > 0, got {lr} and {encoder_lr_ratio}.")
     if variant.name == "scratch_unet":
         return torch.optim.AdamW(variant.net.parameters(), lr=lr, weight_decay=weight_decay)
     ratio = encoder_lr_ratio if variant.name == "finetuned_pretrained" else 1.0
-    return encoder_decoder_optimizer(
-        variant.net, lr=lr, encoder_lr=lr * ratio, optimizer=torch.optim.AdamW, weight_decay=weight_decay
-    )
+    optimizer = (optimizer_fn or encoder_decoder_adamw)(variant.net, lr, lr * ratio)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer_fn must return a torch.optim optimiser, got {type(optimizer).__name__}.")
+    for group in optimizer.param_groups:
+        group["weight_decay"] = weight_decay
+    return optimizer
 
 
 # --------------------------------------------------------------------------- training and evaluation
@@ -249,6 +268,7 @@ def train_variant(
     seed: int = 0,
     device: torch.device | str | None = None,
     show_progress: bool = False,
+    optimizer_fn: OptimizerFn | None = None,
 ) -> TrainResult:
     """Train ``variant.model`` for ``ceil(steps / log_every) * log_every`` optimiser steps of ``batch_size``
     patches (exactly ``steps`` when ``log_every`` divides it, as in every profile).
@@ -256,8 +276,8 @@ def train_variant(
     ``cases``: prepared with :func:`prepare_inputs` for ``variant.input_kind``. The patch sequence
     depends only on ``seed`` and the cases' labels, so every variant sees the same patches.
     The course's training recipe (:func:`course_utils.recipe.train_model`): loss BCE + Dice
-    (``bce_weight``), AdamW from :func:`make_optimizer`, warm-up + cosine decay over ``steps`` that
-    keeps the encoder/decoder ratio.
+    (``bce_weight``), AdamW from :func:`make_optimizer` (its parameter groups built by ``optimizer_fn``),
+    warm-up + cosine decay over ``steps`` that keeps the encoder/decoder ratio.
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ConfigError(f"steps must be a positive int, got {steps!r}.")
@@ -273,7 +293,7 @@ def train_variant(
         augment_strength=augment,
         seed=seed,
     )
-    optimizer = make_optimizer(variant, lr, encoder_lr_ratio)
+    optimizer = make_optimizer(variant, lr, encoder_lr_ratio, optimizer_fn=optimizer_fn)
     start = time.perf_counter()
     history = train_model(
         variant.model,
@@ -481,6 +501,8 @@ __all__ = [
     "random_unet",
     "reset_decoder",
     "build_variant",
+    "OptimizerFn",
+    "encoder_decoder_adamw",
     "make_optimizer",
     "TrainResult",
     "train_variant",

@@ -3,6 +3,7 @@ greedy NMS, and the experiment with and without NMS."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ import torchvision
 
 from ...data.boxes import voc_to_coco_box
 from ...detection import GridSpec, decode_boxes
-from ...selfcheck import CheckResult, as_number, correct, not_attempted, pending, wrong
+from ...selfcheck import CheckResult, as_number, correct, not_attempted, pending, returned_nothing, wrong
 
 VOC_CASES = ((10.0, 20.0, 50.0, 80.0), (0.0, 0.0, 640.0, 480.0), (100.5, 7.0, 101.5, 9.0))
 
@@ -25,7 +26,10 @@ def check_voc_to_coco(fn: Any) -> CheckResult:
         return wrong("Pass the function itself, e.g. voc_to_coco (without calling it).")
     for box in VOC_CASES:
         try:
-            got = np.asarray(fn(box), dtype=float).reshape(-1)
+            result = fn(box)
+            if returned_nothing(result):
+                return pending("the body of `voc_to_coco`")
+            got = np.asarray(result, dtype=float).reshape(-1)
         except Exception as err:
             return wrong(f"voc_to_coco({box}) failed: {type(err).__name__}: {err}")
         want = np.asarray(voc_to_coco_box(box))
@@ -72,7 +76,10 @@ def check_box_iou(fn: Any) -> CheckResult:
         return wrong("Pass the function itself, e.g. box_iou (without calling it).")
     a, b = iou_toy()
     try:
-        got = np.asarray(fn(a.copy(), b.copy()), dtype=float)
+        result = fn(a.copy(), b.copy())
+        if returned_nothing(result):
+            return pending("the body of `box_iou`")
+        got = np.asarray(result, dtype=float)
     except Exception as err:
         return wrong(f"box_iou(a, b) failed: {type(err).__name__}: {err}")
     # torchvision gives 0 / 0 = NaN for two empty boxes; the course's rule (and yours) says 0
@@ -154,7 +161,10 @@ def check_decode_slot(fn: Any) -> CheckResult:
         return wrong("Pass the function itself, e.g. decode_slot (without calling it).")
     toy = decode_toy()
     try:
-        box, score, label = fn(toy["numbers"], toy["row"], toy["col"], toy["stride"], toy["prior"])
+        result = fn(toy["numbers"], toy["row"], toy["col"], toy["stride"], toy["prior"])
+        if returned_nothing(result):
+            return pending("the body of `decode_slot`")
+        box, score, label = result
     except Exception as err:
         return wrong(
             f"decode_slot(numbers, row, col, stride, prior) failed: {type(err).__name__}: {err}. It should return "
@@ -248,7 +258,10 @@ def check_nms(fn: Any) -> CheckResult:
     for threshold in (0.3, 0.6):
         want = torchvision.ops.nms(torch.from_numpy(boxes), torch.from_numpy(scores), threshold).numpy()
         try:
-            got = np.asarray(fn(boxes.copy(), scores.copy(), threshold)).astype(int).reshape(-1)
+            result = fn(boxes.copy(), scores.copy(), threshold)
+            if returned_nothing(result):
+                return pending("the body of `nms`")
+            got = np.asarray(result).astype(int).reshape(-1)
         except Exception as err:
             return wrong(f"nms(boxes, scores, {threshold}) failed: {type(err).__name__}: {err}")
         if np.array_equal(got, want):
@@ -272,37 +285,79 @@ def check_nms(fn: Any) -> CheckResult:
     return correct("Correct, the same boxes as torchvision.ops.nms, best first.")
 
 
-EXPERIMENT_ANSWERS = ("higher", "lower", "same")
+EXPERIMENT_ANSWERS = ("recall", "precision", "both", "neither")
+TALLY_KEYS = ("detections", "found", "annotated", "recall", "precision")
 
 
-def check_nms_experiment(answer: Any, map50_with: float, map50_without: float) -> CheckResult:
-    """Exercise 5: did the test mAP@0.5 come out ``"higher"``, ``"lower"`` or the ``"same"`` without NMS?
-    Judged by the two numbers the learner's run produced (same within 0.005), with the reason for what happened."""
+def _tally(value: Any) -> dict[str, float] | None:
+    if not isinstance(value, Mapping) or any(as_number(value.get(k)) is None for k in TALLY_KEYS):
+        return None
+    return {k: float(value[k]) for k in TALLY_KEYS}
+
+
+def check_nms_experiment(
+    answer: Any, with_nms: Mapping, without_nms: Mapping, map50_with: float, map50_without: float
+) -> CheckResult:
+    """Exercise 5: which of recall and precision can NMS raise? ``"precision"``: NMS only removes boxes, and a cell
+    found by a box NMS keeps is found without NMS too, so it never raises the recall.
+
+    ``with_nms`` / ``without_nms``: :func:`~course_utils.lessons.lesson07.pipeline.tally_detections` of the same
+    detector's detections with and without NMS (every detection counted); ``map50_*``: their COCO mAP@0.5. The
+    answer is judged by the rule; the numbers of the run show it and say what NMS did here.
+    """
     if not_attempted(answer):
-        return pending("`without_nms`")
+        return pending("`nms_can_raise`")
     word = str(answer).strip().lower()
     if word not in EXPERIMENT_ANSWERS:
         return wrong(f"Answer with one of {', '.join(map(repr, EXPERIMENT_ANSWERS))}.")
-    with_, without = as_number(map50_with), as_number(map50_without)
-    if with_ is None or without is None:
-        return wrong("Pass the two mAP@0.5 values as numbers: check_nms_experiment(answer, map50_with, map50_without).")
-    diff = without - with_
-    truth = "same" if abs(diff) < 0.005 else ("higher" if diff > 0 else "lower")
-    why = {
-        "lower": "Without NMS every cell is found several times. COCO matches each annotated box once: the first "
-        "detection (highest score) that overlaps it enough is a true positive, every other copy a false positive. "
-        "The copies sit among the true detections in the score ranking, so precision falls at every recall, and AP "
-        "with it. The copies also fill the 100 detections COCO scores per image and push out real cells of lower "
-        "score, so the highest recall falls too. NMS exists to turn 'several boxes per object' into one.",
-        "higher": "NMS also costs something: two red cells that overlap by more than the NMS threshold (IoU 0.5) are "
-        "one box too many for it, and it removes the right box of one of them. Here that loss weighed more than "
-        "the duplicates NMS removes: a sign that the detector makes few duplicates, or that cells overlap a lot. "
-        "A higher NMS threshold, or NMS that knows overlapping cells, would keep both.",
-        "same": "Here NMS removed duplicates that scored below every right detection and every real cell's box, so "
-        "they changed neither the ranking of the right detections nor the recall. On most detectors duplicates "
-        "score high and NMS matters.",
-    }[truth]
-    numbers = f"mAP@0.5 {with_:.3f} with NMS, {without:.3f} without"
-    if word == truth:
-        return correct(f"Yes: {numbers}. {why}")
-    return wrong(f"Look at the two numbers: {numbers}, so '{truth}'. {why}")
+    kept, every = _tally(with_nms), _tally(without_nms)
+    map_with, map_without = as_number(map50_with), as_number(map50_without)
+    if kept is None or every is None or map_with is None or map_without is None:
+        return wrong(
+            "Pass the two tallies (tally_detections(...) with and without NMS) and the two mAP@0.5 values: "
+            "check_nms_experiment(answer, with_nms, without_nms, map50_with, map50_without)."
+        )
+    removed = int(every["detections"] - kept["detections"])
+    lost = int(every["found"] - kept["found"])
+    numbers = (
+        f"This run, on the test images: with NMS {kept['detections']:.0f} detections found {kept['found']:.0f} of "
+        f"the {kept['annotated']:.0f} annotated cells (recall {kept['recall']:.3f}, precision "
+        f"{kept['precision']:.3f}); without NMS {every['detections']:.0f} detections found {every['found']:.0f} "
+        f"(recall {every['recall']:.3f}, precision {every['precision']:.3f}). COCO's mAP@0.5, which weighs both "
+        f"along the ranking: {map_with:.3f} with NMS, {map_without:.3f} without."
+    )
+    rule = (
+        "NMS only removes boxes, and COCO's matching never loses a found cell when boxes are added: a cell that a "
+        "box kept by NMS finds is still found without NMS (by that box, or by a better-scoring copy of it). So "
+        "the recall without NMS is never lower than with it."
+    )
+    if kept["found"] > every["found"]:
+        rule += " (This run breaks that rule: a bug in the NMS or in the matching; please report it.)"
+    if removed <= 0:
+        story = "Here NMS removed no box, so both stayed the same."
+    elif kept["precision"] > every["precision"]:
+        story = (
+            f"Here NMS removed {removed} boxes, which made {removed - lost} fewer false positives (copies of a box "
+            "that found the same cell, or boxes that found nothing)"
+            + (
+                f" and {lost} fewer cells found (cells whose only finding box was suppressed by a better-scoring box "
+                "of the same class: a neighbouring cell's box, or a worse-placed box of the same cell)"
+                if lost
+                else " and not one cell fewer found"
+            )
+            + ": the precision rose."
+        )
+    else:
+        story = (
+            f"Here NMS removed {removed} boxes and the precision did not rise: the boxes it removed found cells at "
+            "least as often as the ones it kept. On a well-trained detector the removed boxes are mostly copies of "
+            "a box that found its cell, each a false positive."
+        )
+    if word == "precision":
+        return correct(f"Yes: NMS can raise the precision, never the recall. {rule} {story} {numbers}")
+    if word in ("recall", "both"):
+        return wrong(f"NMS cannot raise the recall. {rule} {story} {numbers}")
+    return wrong(
+        "NMS can raise the precision: every copy of a box that already found its cell is a false positive, and "
+        f"removing copies is what NMS is for. {story} {numbers}"
+    )

@@ -11,7 +11,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ from ...detection import (
     kmeans_priors,
 )
 from ...errors import MetricWarning
-from ...metrics.boxes import box_iou
+from ...metrics.boxes import box_iou, match_detections
 from ...metrics.coco import CocoScores, coco_evaluate
 from ...metrics.lesions import dice
 from ...models import UNet
@@ -212,10 +212,14 @@ def detect(
     cfg: Any,
     *,
     nms: bool = True,
+    nms_fn: Callable[[np.ndarray, np.ndarray, float], np.ndarray] | None = None,
+    max_detections: int = 100,
     batch_size: int = 8,
 ) -> tuple[list[Detections], float]:
     """``(detections, seconds per image)``: the boxes ``model`` finds in each image, in the original
-    photograph's pixels (decoded with ``cfg.score_threshold`` and, if ``nms``, ``cfg.nms_iou``)."""
+    photograph's pixels (decoded with ``cfg.score_threshold`` and, if ``nms``, ``cfg.nms_iou``; at most
+    ``max_detections`` per image, the best). ``nms_fn``: the NMS of each class (e.g. the learner's,
+    ``(boxes, scores, iou_threshold) -> kept indices``); ``None``: torchvision's."""
     model.eval()
     device = next(model.parameters()).device
     out: list[Detections] = []
@@ -223,7 +227,14 @@ def detect(
     for i in range(0, len(items), batch_size):
         chunk = items[i : i + batch_size]
         raw = model(torch.stack([to_tensor(c.pixels) for c in chunk]).to(device))
-        found = decode(raw, model.spec, score_threshold=cfg.score_threshold, iou_threshold=cfg.nms_iou if nms else None)
+        found = decode(
+            raw,
+            model.spec,
+            score_threshold=cfg.score_threshold,
+            iou_threshold=cfg.nms_iou if nms else None,
+            max_detections=max_detections,
+            nms_fn=nms_fn,
+        )
         out += [d.scaled(1 / c.scale[0], 1 / c.scale[1]) for d, c in zip(found, chunk)]
     return out, (time.perf_counter() - start) / max(len(items), 1)
 
@@ -231,6 +242,38 @@ def detect(
 def score_detections(items: Sequence[CellImage], detections: Sequence[Detections]) -> CocoScores:
     """COCO scores (``pycocotools``) of ``detections`` against the images' boxes."""
     return coco_evaluate([c.truth for c in items], detections, BCCD_CLASSES)
+
+
+def tally_detections(
+    items: Sequence[CellImage],
+    detections: Sequence[Detections],
+    iou_threshold: float = 0.5,
+    iou: Callable[[np.ndarray, np.ndarray], np.ndarray] = box_iou,
+) -> dict[str, float]:
+    """How many of ``detections`` find an annotated cell of their class (COCO's greedy matching at
+    ``iou_threshold``, every detection counted, :func:`~course_utils.metrics.boxes.match_detections`).
+
+    Returns ``detections``, ``found`` (annotated boxes matched), ``annotated``, ``recall`` (found / annotated) and
+    ``precision`` (found / detections; 0 without detections), pooled over images and classes.
+    """
+    n_found = n_detections = n_annotated = 0
+    for item, found in zip(items, detections, strict=True):
+        truth = item.truth
+        n_detections += len(found)
+        n_annotated += len(truth.labels)
+        for c in range(len(truth.classes)):
+            mine = found.labels == c
+            matched = match_detections(
+                found.boxes[mine], found.scores[mine], truth.boxes[truth.labels == c], iou_threshold, iou
+            )
+            n_found += int((matched >= 0).sum())
+    return {
+        "detections": n_detections,
+        "found": n_found,
+        "annotated": n_annotated,
+        "recall": n_found / max(n_annotated, 1),
+        "precision": n_found / n_detections if n_detections else 0.0,
+    }
 
 
 # ----- counts --------------------------------------------------------------------------------------
@@ -575,6 +618,7 @@ __all__ = [
     "segment",
     "segment_then_classify",
     "shuffled_batches",
+    "tally_detections",
     "to_tensor",
     "train_cell_unet",
     "train_detector",
