@@ -243,7 +243,9 @@ def check_frozen_training(answer: Any, weights_change: Any, statistics_change: A
         "statistics of a handful of fundus patches. A freeze must survive model.train(): the course's "
         "freeze_encoder puts the encoder's BatchNorm layers back in eval mode before each of its forward passes "
         "(a forward pre-hook), and smp's own model.freeze_encoder() overrides train().",
-        "neither": "Your freeze survives model.train(): the encoder's BatchNorm layers stayed in eval mode "
+        "neither": "The freeze used here survives model.train() (the course's freeze_encoder, which this cell uses "
+        "while your freeze does not pass its check yet, or a freeze of yours that keeps eval mode through "
+        "train()): the encoder's BatchNorm layers stayed in eval mode "
         "during training, so neither its weights (no gradient) nor its running statistics moved. That is what "
         "the course's freeze_encoder does with a forward pre-hook (smp's model.freeze_encoder() overrides "
         "train()). A freeze that only calls .eval() on the layers once would not survive: every training loop "
