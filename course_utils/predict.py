@@ -30,6 +30,7 @@ import numpy as np
 
 from .checkpoint import ModelRecord, load_model
 from .config import lesson_package
+from .data.images import read_rgb_uint8
 from .errors import ConfigError, DataError
 from .progress import progress
 
@@ -84,14 +85,8 @@ def _check_outputs(paths: Sequence[Path]) -> None:
 
 def read_rgb(path: str | Path) -> np.ndarray:
     """An RGB photograph ``(H, W, 3)`` float32 in [0, 1]; :class:`DataError` naming the file when it cannot be."""
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
-    try:
-        with Image.open(path) as img:
-            image = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    except (FileNotFoundError, UnidentifiedImageError, OSError) as err:
-        raise DataError(f"{path}: cannot read it as an image ({type(err).__name__}: {err}).") from err
+    image = read_rgb_uint8(path, advice="give a JPEG, PNG or TIFF photograph.").astype(np.float32) / 255.0
     if image.size == 0 or min(image.shape[:2]) < 16:
         raise DataError(f"{path}: the image is {image.shape[1]} x {image.shape[0]} pixels; too small to predict.")
     if image.max() <= 0:

@@ -27,6 +27,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import DataError, DataWarning
+from .images import read_rgb_uint8
 
 MIN_BOX_SIZE = 2.0  # pixels: a narrower or shorter box is a stray click, not an object
 
@@ -109,16 +110,8 @@ def load_image(image: AnnotatedImage | str | Path) -> np.ndarray:
 
     Given an :class:`AnnotatedImage`, checks that the file has the annotated size.
     """
-    from PIL import Image
-
     path = Path(image.path if isinstance(image, AnnotatedImage) else image)
-    try:
-        with Image.open(path) as im:
-            rgb = np.asarray(im.convert("RGB"))
-    except FileNotFoundError as err:
-        raise DataError(f"Image {path} does not exist; its annotation names it. Restore the file.") from err
-    except OSError as err:
-        raise DataError(f"Cannot read image {path} ({err}); download it again.") from err
+    rgb = read_rgb_uint8(path, advice="download it again.", missing_advice="its annotation names it. Restore the file.")
     if isinstance(image, AnnotatedImage) and rgb.shape[:2] != (image.height, image.width):
         raise DataError(
             f"Image {path} is {rgb.shape[1]}x{rgb.shape[0]} pixels but its annotation says "

@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import DataError, DataWarning
 from ..paths import DATA_ENV, data_root
 from ..validate import check_choice
+from .images import read_rgb_uint8
 
 DRIVE_URL = "https://drive.grand-challenge.org/"
 SPLITS = ("training", "test")
@@ -264,13 +265,7 @@ def _find(folder: Path, stem: str, image_path: Path, what: str) -> Path:
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            rgb = np.asarray(im.convert("RGB"))
-    except OSError as err:
-        raise DataError(f"Cannot read image {path} ({err}); re-extract it from the official archive.") from err
+    rgb = read_rgb_uint8(path, advice="re-extract it from the official archive.")
     return rgb.astype(np.float32) / 255.0
 
 
