@@ -23,7 +23,8 @@ def test_grey_palette_and_alpha_images_become_rgb(tmp_path):
     np.testing.assert_array_equal(out, np.repeat(grey[..., None], 3, axis=2))
     np.testing.assert_array_equal(read_rgb_uint8(tmp_path / "rgba.png", advice="x"), rgba[..., :3])
     palette = read_rgb_uint8(tmp_path / "palette.gif", advice="x")
-    expected = np.asarray(Image.open(tmp_path / "palette.gif").convert("RGB"))
+    with Image.open(tmp_path / "palette.gif") as img:
+        expected = np.asarray(img.convert("RGB"))
     np.testing.assert_array_equal(palette, expected)
 
 
